@@ -1,0 +1,43 @@
+# dunwell: `make run` starts everything, `make test` checks everything. Both install what they need.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+
+# uv from PATH, else a private copy installed from PyPI into .uv/ (no installer script, no internet
+# beyond the package registry).
+UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help run test lint bench clean
+
+help:
+	@echo "make run    start Temporal (with UI), worker and API on embedded defaults"
+	@echo "make test   lint, type-check and run every test"
+	@echo "make lint   ruff and mypy only"
+	@echo "make bench  measure start throughput, dispute latency and history size"
+
+.uv/bin/uv:
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv
+
+$(BIN)/dunwell: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+run: $(BIN)/dunwell
+	$(BIN)/dunwell dev
+
+lint: $(BIN)/dunwell
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/dunwell
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .venv .uv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,381 @@
+"""Messages to debtors: templates per key, tone and locale, rendered for email, SMS or WhatsApp.
+
+The templates are data (`activities/templates/<locale>.toml`), checked when they are loaded: an
+unknown placeholder, a missing default tone or a chasing message that forgets to state the
+invoice number, the amount outstanding, the due date, the payment link or the next step is an
+error at load, never a crash (or a half-filled message) while sending. Money and dates are
+formatted by Babel for the debtor's locale.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import string
+import tomllib
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_currency
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.models import NextStepNote
+from workflows.policy import Channel, Tone
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+DEFAULT_LOCALE = "en"
+SHORT_LIMIT = 320
+"""About two SMS segments; a longer short text falls back to the locale's `short_fallback`."""
+
+_FACTS = frozenset(
+    {"customer_name", "invoice_id", "amount", "outstanding", "due_date", "payment_url"}
+)
+_PLACEHOLDERS = _FACTS | {"next_step"}
+_CHASING_EMAIL = ("invoice_id", "outstanding", "due_date", "payment_url", "next_step")
+_CHASING_SHORT = ("invoice_id", "outstanding", "payment_url")
+_NEXT_STEP_PHRASES = {
+    f"next_{kind}{suffix}": ({"next_date"} if not suffix else set())
+    for kind in ("reminder", "agent_call", "hand_over")
+    for suffix in ("", "_undated")
+}
+_ANY = "*"
+
+
+class TemplateNotFound(LookupError):
+    """No template with this key, in any tone, for this locale (or in English)."""
+
+    def __init__(self, key: str, tone: Tone | str, locale: str, known: set[str]) -> None:
+        self.key = key
+        self.tone = str(tone)
+        self.locale = locale
+        super().__init__(
+            f"no message template {key!r} (tone {self.tone}, locale {locale!r}); "
+            f"known templates: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+class MessageContext(BaseModel):
+    """The facts a message states, as the journey knows them when it sends."""
+
+    customer_name: str
+    invoice_id: str
+    amount: Decimal
+    outstanding: Decimal
+    currency: str
+    due_on: date
+    payment_url: str
+    next_step: NextStepNote = Field(default_factory=lambda: NextStepNote(kind="none"))
+    timezone: str = "UTC"
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class RenderedMessage(BaseModel):
+    """Email has a subject, text and HTML; SMS and WhatsApp a short text only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str | None = None
+    text: str
+    html: str | None = None
+
+
+# ---- the catalogue -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Variant:
+    subject: str
+    email: str
+    short: str
+    choices: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Template:
+    key: str
+    default_tone: Tone
+    variants: dict[Tone, _Variant]
+
+    def variant(self, tone: Tone) -> _Variant:
+        return self.variants.get(tone) or self.variants[self.default_tone]
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    locale: str
+    phrases: dict[str, str]
+    templates: dict[str, _Template]
+
+
+class TemplateSet:
+    """Every locale's templates, loaded and checked once."""
+
+    def __init__(self, catalogues: dict[str, _Catalogue]) -> None:
+        if DEFAULT_LOCALE not in catalogues:
+            raise ValueError(f"templates for the default locale {DEFAULT_LOCALE!r} are missing")
+        self._catalogues = catalogues
+
+    @classmethod
+    def load(cls, directory: Path = TEMPLATE_DIR) -> TemplateSet:
+        """Read `<locale>.toml` files; raises ValueError naming the file and the problem."""
+        catalogues = {}
+        for path in sorted(directory.glob("*.toml")):
+            with path.open("rb") as f:
+                try:
+                    data = tomllib.load(f)
+                except tomllib.TOMLDecodeError as exc:
+                    raise ValueError(f"{path.name}: {exc}") from exc
+            catalogue = _parse_catalogue(path.stem, data, path.name)
+            catalogues[catalogue.locale] = catalogue
+        return cls(catalogues)
+
+    def available(self) -> dict[str, set[str]]:
+        """Locale -> template keys."""
+        return {loc: set(c.templates) for loc, c in self._catalogues.items()}
+
+    def locale_for(self, locale: str) -> str:
+        """The catalogue for a debtor's locale: "nl", "nl-NL", "nl_BE" -> "nl"; unknown -> "en"."""
+        language = locale.strip().replace("-", "_").split("_")[0].lower()
+        return language if language in self._catalogues else DEFAULT_LOCALE
+
+    def render(
+        self, template: str, tone: Tone, locale: str, channel: Channel, ctx: MessageContext
+    ) -> RenderedMessage:
+        catalogue = self._catalogues[self.locale_for(locale)]
+        found = catalogue.templates.get(template)
+        if found is None:
+            # A key only some locales have still reaches the debtor, in English.
+            catalogue = self._catalogues[DEFAULT_LOCALE]
+            found = catalogue.templates.get(template)
+        if found is None:
+            raise TemplateNotFound(template, tone, locale, set(catalogue.templates))
+        variant = found.variant(Tone(tone))
+        values = _values(catalogue, _babel_locale(locale, catalogue.locale), variant, ctx)
+
+        if channel == Channel.email:
+            paragraphs = _paragraphs(variant.email.format_map(values))
+            subject = _one_line(variant.subject.format_map(values))
+            return RenderedMessage(
+                subject=subject,
+                text="\n\n".join(paragraphs) + "\n",
+                html=_html(paragraphs, subject, ctx.payment_url, catalogue.locale),
+            )
+        fallback = catalogue.phrases["short_fallback"]
+        # Longest first: the template's text, then the bare facts with the next step, then the
+        # bare facts alone (sent even when a very long payment link makes it exceed the limit).
+        candidates = [variant.short, fallback + " {next_step}", fallback]
+        texts = [_one_line(c.format_map(values)) for c in candidates]
+        text = next((t for t in texts if len(t) <= SHORT_LIMIT), texts[-1])
+        return RenderedMessage(text=text)
+
+
+@cache
+def default_templates() -> TemplateSet:
+    """The shipped templates (loaded once per process)."""
+    return TemplateSet.load(TEMPLATE_DIR)
+
+
+def render(
+    template: str, tone: Tone, locale: str, channel: Channel, ctx: MessageContext
+) -> RenderedMessage:
+    """Render a shipped template; unknown key -> TemplateNotFound, missing tone -> default tone."""
+    return default_templates().render(template, tone, locale, channel, ctx)
+
+
+def available_templates() -> dict[str, set[str]]:
+    """Locale -> the template keys shipped for it (a policy step's template must exist)."""
+    return default_templates().available()
+
+
+# ---- filling in ----------------------------------------------------------------------------
+
+
+class _Values(dict[str, str]):
+    """Placeholders are checked at load; should one slip through, it stays visible, never raises."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _values(
+    catalogue: _Catalogue, babel_locale: str, variant: _Variant, ctx: MessageContext
+) -> _Values:
+    values = _Values(
+        customer_name=ctx.customer_name,
+        invoice_id=ctx.invoice_id,
+        amount=_money(ctx.amount, ctx.currency, babel_locale),
+        outstanding=_money(ctx.outstanding, ctx.currency, babel_locale),
+        due_date=format_date(ctx.due_on, format="long", locale=babel_locale),
+        payment_url=ctx.payment_url,
+    )
+    values["next_step"] = _next_step(catalogue, babel_locale, ctx)
+    for name, options in variant.choices.items():
+        chosen = options.get(ctx.extra.get(name, ""), options.get(_ANY, ""))
+        values[name] = chosen.format_map(values)
+    return values
+
+
+def _money(amount: Decimal, currency: str, babel_locale: str) -> str:
+    # Plain spaces: Babel's no-break spaces would push an SMS out of the GSM alphabet.
+    formatted = format_currency(amount, currency.upper(), locale=babel_locale)
+    return formatted.replace("\xa0", " ").replace("\u202f", " ")
+
+
+def _next_step(catalogue: _Catalogue, babel_locale: str, ctx: MessageContext) -> str:
+    note = ctx.next_step
+    if note.kind == "none":
+        return ""
+    if note.at is None:
+        return catalogue.phrases[f"next_{note.kind}_undated"]
+    local_day = _in_zone(note.at, ctx.timezone).date()
+    next_date = format_date(local_day, format="long", locale=babel_locale)
+    return catalogue.phrases[f"next_{note.kind}"].format_map(_Values(next_date=next_date))
+
+
+def _in_zone(moment: datetime, timezone: str) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(ZoneInfo(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment.astimezone(UTC)
+
+
+def _babel_locale(requested: str, language: str) -> str:
+    """Format for the debtor's own region ("en_GB": 22 December) when it speaks the language."""
+    try:
+        parsed = Locale.parse(requested.strip().replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return language
+    return str(parsed) if parsed.language == language else language
+
+
+def _paragraphs(body: str) -> list[str]:
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", body):
+        lines = [" ".join(line.split()) for line in block.strip().splitlines()]
+        paragraph = "\n".join(line for line in lines if line)
+        if paragraph:
+            paragraphs.append(paragraph)
+    return paragraphs
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _html(paragraphs: list[str], subject: str, payment_url: str, language: str) -> str:
+    url = html.escape(payment_url)
+    link = f'<a href="{url}">{url}</a>'
+    linkable = payment_url.startswith(("https://", "http://"))
+    body = []
+    for paragraph in paragraphs:
+        escaped = html.escape(paragraph)
+        if linkable:
+            escaped = escaped.replace(url, link)
+        body.append("<p>" + escaped.replace("\n", "<br>\n") + "</p>")
+    return (
+        f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(subject)}</title>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+# ---- loading and checking ----------------------------------------------------------------------
+
+
+def _parse_catalogue(locale: str, data: dict[str, Any], where: str) -> _Catalogue:
+    declared = data.get("locale", locale)
+    if declared != locale:
+        raise ValueError(f"{where}: declares locale {declared!r}, but the file is for {locale!r}")
+    phrases = data.get("phrases", {})
+    for name, allowed in {**_NEXT_STEP_PHRASES, "short_fallback": _FACTS}.items():
+        text = phrases.get(name)
+        if not isinstance(text, str):
+            raise ValueError(f"{where}: [phrases] needs a text {name!r}")
+        _check_placeholders(text, allowed, f"{where}: phrases.{name}")
+    templates = {}
+    for key, raw in data.get("templates", {}).items():
+        templates[key] = _parse_template(key, raw, f"{where}: templates.{key}")
+    if not templates:
+        raise ValueError(f"{where}: no [templates.<key>] tables")
+    return _Catalogue(locale=locale, phrases=dict(phrases), templates=templates)
+
+
+def _parse_template(key: str, raw: dict[str, Any], where: str) -> _Template:
+    if not re.fullmatch(r"[a-z0-9_]+", key):
+        raise ValueError(f"{where}: template keys are lowercase letters, digits and _")
+    try:
+        default_tone = Tone(raw.get("default_tone", ""))
+    except ValueError:
+        raise ValueError(f"{where}: default_tone must be one of {_tones()}") from None
+    chasing = raw.get("chasing", True)
+    variants = {}
+    for name, table in raw.items():
+        if name in ("default_tone", "chasing"):
+            continue
+        if name not in Tone.__members__ or not isinstance(table, dict):
+            raise ValueError(f"{where}: {name!r} is not a tone ({_tones()})")
+        variants[Tone(name)] = _parse_variant(table, chasing, f"{where}.{name}")
+    if default_tone not in variants:
+        raise ValueError(f"{where}: there is no text for its default tone {default_tone.value}")
+    return _Template(key=key, default_tone=default_tone, variants=variants)
+
+
+def _parse_variant(table: dict[str, Any], chasing: bool, where: str) -> _Variant:
+    choices: dict[str, dict[str, str]] = {}
+    for name, options in table.get("choices", {}).items():
+        if name in _PLACEHOLDERS or not isinstance(options, dict) or _ANY not in options:
+            raise ValueError(f"{where}.choices.{name}: needs a table with a '*' entry")
+        for value, text in options.items():
+            _check_placeholders(text, _PLACEHOLDERS, f"{where}.choices.{name}.{value}")
+        choices[name] = dict(options)
+    allowed = _PLACEHOLDERS | set(choices)
+    texts = {}
+    for part in ("subject", "email", "short"):
+        text = table.get(part)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{where}: needs a text {part!r}")
+        texts[part] = text
+        used = _check_placeholders(text, allowed, f"{where}.{part}")
+        required = {"email": _CHASING_EMAIL, "short": _CHASING_SHORT}.get(part, ())
+        missing = [name for name in required if chasing and name not in used]
+        if missing:
+            raise ValueError(
+                f"{where}.{part}: a chasing message must state "
+                + ", ".join("{" + name + "}" for name in missing)
+            )
+    return _Variant(choices=choices, **texts)
+
+
+def _check_placeholders(text: Any, allowed: AbstractSet[str], where: str) -> set[str]:
+    """The placeholders in `text`; only plain names from `allowed` (no {0}, {x.y}, {x:>10})."""
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: must be text")
+    used = set()
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc} (write {{{{ and }}}} for literal braces)") from exc
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in allowed or spec or conversion:
+            raise ValueError(
+                f"{where}: unknown placeholder {{{name}}}; use {', '.join(sorted(allowed))}"
+            )
+        used.add(name)
+    return used
+
+
+def _tones() -> str:
+    return ", ".join(t.value for t in Tone)

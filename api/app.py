@@ -1,0 +1,69 @@
+"""The FastAPI application: clients are created once, in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import problems
+from api.auth import parse_keys
+from api.routes import customers, invoices, policies, tasks
+from db.session import make_engine, make_sessionmaker
+from db.store import Store
+from settings import Settings, get_settings
+from temporal_client import connect
+
+log = logging.getLogger("dunwell.api")
+
+
+async def _connect_with_patience(settings: Settings, attempts: int = 30) -> Client:
+    """Temporal may still be starting next to us; wait for it rather than crash."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect(settings.temporal_target, settings.temporal_namespace)
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+            log.info("waiting for Temporal at %s", settings.temporal_target)
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def create_app(
+    settings: Settings | None = None, *, temporal: Client | None = None, store: Store | None = None
+) -> FastAPI:
+    """Build the API. Tests pass their own client and store; production builds both here."""
+    settings = settings or get_settings()
+    api_keys = parse_keys(settings.api_keys)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.api_keys = api_keys
+        app.state.store = store or Store(make_sessionmaker(make_engine(settings.database)))
+        app.state.temporal = temporal or await _connect_with_patience(settings)
+        if not api_keys:
+            log.warning("DUNWELL_API_KEYS is empty: every request will be refused with 401")
+        yield
+
+    app = FastAPI(
+        title="dunwell",
+        version="0.1.0",
+        summary="Every unpaid invoice as its own durable collection journey.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (invoices, customers, policies, tasks):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,66 @@
+"""Typed dependencies: the store, the Temporal client, settings and the caller's role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client
+
+from api.auth import Actor, ApiKey, Role, authenticate
+from api.problems import Problem
+from db.store import Store
+from settings import Settings
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+TemporalClient = Annotated[Client, Depends(_temporal)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from DUNWELL_API_KEYS")
+
+
+def require(*roles: Role) -> Callable[..., Actor]:
+    """A dependency admitting a valid key of one of `roles` (admin always; none listed: any key)."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Actor:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Problem(401, "Send your API key as `Authorization: Bearer <key>`.")
+        keys: list[ApiKey] = request.app.state.api_keys
+        actor = authenticate(keys, credentials.credentials)
+        if actor is None:
+            raise Problem(401, "That API key is not valid; check DUNWELL_API_KEYS.")
+        if not actor.may(*roles):
+            allowed = " or ".join(r.value for r in roles)
+            raise Problem(
+                403, f"This needs a key with role {allowed}; yours is {actor.role.value}."
+            )
+        return actor
+
+    return dependency
+
+
+AnyRole = Annotated[Actor, Depends(require())]
+Integration = Annotated[Actor, Depends(require(Role.integration))]
+Agent = Annotated[Actor, Depends(require(Role.agent))]
+Admin = Annotated[Actor, Depends(require(Role.admin))]

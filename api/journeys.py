@@ -1,0 +1,117 @@
+"""Talking to journeys: start, signal, update; Temporal's errors turned into problems."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.problems import Problem
+from db.store import Store
+from workflows.journey import (
+    InvoiceJourney,
+    journey_summary,
+    start_search_attributes,
+    workflow_id,
+)
+from workflows.models import ActionResult, Invoice, JourneyInput
+from workflows.policy import Policy
+
+# Refusals by the journey's state are 409; refusals of the values sent are 422.
+_INVALID_INPUT = {"InvalidAmount", "InvalidUntil"}
+
+
+def fingerprint(invoice: Invoice) -> str:
+    """The same invoice posted twice has the same fingerprint."""
+    canonical = json.dumps(invoice.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def start_journey(
+    client: Client, task_queue: str, invoice: Invoice, policy: Policy, actor: str
+) -> bool:
+    """Start the journey; True when new, False when this same invoice already has one."""
+    fp = fingerprint(invoice)
+    try:
+        await client.start_workflow(
+            InvoiceJourney.run,
+            JourneyInput(invoice=invoice, policy=policy, actor=actor, fingerprint=fp),
+            id=workflow_id(invoice.invoice_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=start_search_attributes(invoice),
+            memo={"fingerprint": fp},
+            static_summary=journey_summary(invoice),
+            static_details=(
+                f"policy {policy.name} v{policy.version} · customer {invoice.customer.id}"
+            ),
+        )
+        return True
+    except WorkflowAlreadyStartedError:
+        description = await client.get_workflow_handle(workflow_id(invoice.invoice_id)).describe()
+        existing = await description.memo_value("fingerprint", default=None)
+        if existing != fp:
+            raise Problem(
+                409,
+                f"Invoice {invoice.invoice_id} already has a journey with different details. "
+                "Use a new invoice_id, or cancel the existing journey first.",
+            ) from None
+        return False
+
+
+async def _closed_problem(store: Store, invoice_id: str) -> Problem:
+    row = await run_in_threadpool(store.get_invoice, invoice_id)
+    if row is None:
+        return Problem(
+            404, f"There is no invoice {invoice_id}; start its journey with POST /v1/invoices."
+        )
+    outcome = row.outcome.value if row.outcome else row.stage.value
+    return Problem(
+        409, f"The journey of invoice {invoice_id} is closed ({outcome}); nothing was changed."
+    )
+
+
+async def update(
+    client: Client, store: Store, invoice_id: str, name: str, arg: BaseModel
+) -> ActionResult:
+    """Run an update; the journey's refusal becomes a 409 or 422 with its reason."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(invoice_id))
+    try:
+        return await handle.execute_update(name, arg, result_type=ActionResult)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            status = 422 if cause.type in _INVALID_INPUT else 409
+            raise Problem(status, f"Refused: {cause.message}.", reason=cause.type) from None
+        raise
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Problem(
+            503, "The journey did not answer in time (is the worker running?); try again."
+        ) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise await _closed_problem(store, invoice_id) from None
+        raise
+
+
+async def signal(client: Client, store: Store, invoice_id: str, name: str, arg: BaseModel) -> None:
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(invoice_id))
+    try:
+        await handle.signal(name, arg)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise await _closed_problem(store, invoice_id) from None
+        raise

@@ -1,0 +1,237 @@
+"""Invoices: start a journey, read it, and record what agents and billing systems learn."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from api import journeys
+from api.deps import Agent, AnyRole, Integration, SettingsDep, StoreDep, TemporalClient
+from api.problems import Problem
+from api.schemas import (
+    IDENTIFIER,
+    AcceptedOut,
+    ActionIn,
+    ActionOut,
+    ContactIn,
+    DisputeIn,
+    InvoiceIn,
+    InvoiceList,
+    InvoiceOut,
+    PaymentIn,
+    ResolutionIn,
+    TimelineEventOut,
+    check_precision,
+    money,
+)
+from db.store import InvoiceView, Store
+from workflows.models import (
+    ActionResult,
+    Close,
+    ContactChanged,
+    OpenDispute,
+    Pause,
+    PaymentReceived,
+    ResolveDispute,
+    Resume,
+    Stage,
+)
+
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+
+_PROBLEMS: dict[int | str, dict[str, str]] = {
+    401: {"description": "No or bad API key"},
+    403: {"description": "Wrong role"},
+    404: {"description": "Unknown invoice"},
+    409: {"description": "Refused by the journey's state"},
+    422: {"description": "Invalid input"},
+}
+
+
+def invoice_out(row: InvoiceView, store: Store | None = None) -> InvoiceOut:
+    currency = row.currency
+    timeline = None
+    if store is not None:
+        timeline = [
+            TimelineEventOut.model_validate(e.model_dump()) for e in store.timeline(row.invoice_id)
+        ]
+    return InvoiceOut(
+        invoice_id=row.invoice_id,
+        customer_id=row.customer_id,
+        stage=Stage(row.stage),
+        outcome=row.outcome,
+        amount=money(row.amount, currency),
+        outstanding=money(row.outstanding, currency),
+        currency=currency,
+        due_on=row.due_on,
+        policy=row.policy_name,
+        policy_version=row.policy_version,
+        next_action=row.next_action,
+        timeline=timeline,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def _known(store: Store, invoice_id: str) -> InvoiceView:
+    row = await run_in_threadpool(store.get_invoice, invoice_id)
+    if row is None:
+        raise journeys.unknown_invoice(invoice_id)
+    return row
+
+
+def _action_out(invoice_id: str, currency: str, result: ActionResult) -> ActionOut:
+    return ActionOut(
+        invoice_id=invoice_id,
+        stage=result.stage,
+        outcome=result.outcome,
+        outstanding=money(result.outstanding, currency),
+        detail=result.detail,
+    )
+
+
+@router.post("", status_code=201, response_model=InvoiceOut, responses=_PROBLEMS)
+async def start_invoice(
+    body: InvoiceIn,
+    response: Response,
+    actor: Integration,
+    store: StoreDep,
+    client: TemporalClient,
+    settings: SettingsDep,
+) -> InvoiceOut:
+    """Start the invoice's journey; the same invoice again answers 200 with the existing one."""
+    policy = await run_in_threadpool(store.get_policy, body.policy)
+    if policy is None:
+        raise Problem(422, f"There is no policy {body.policy!r}; GET /v1/policies lists them.")
+    invoice = body.to_invoice()
+    created = await journeys.start_journey(client, settings.task_queue, invoice, policy, actor.name)
+    row, _ = await run_in_threadpool(
+        store.ensure_invoice, invoice, journeys.fingerprint(invoice), policy.name, policy.version
+    )
+    response.status_code = 201 if created else 200
+    return invoice_out(row)
+
+
+@router.get("", response_model=InvoiceList)
+async def list_invoices(
+    actor: AnyRole,
+    store: StoreDep,
+    customer_id: str | None = Query(None, pattern=IDENTIFIER),
+    stage: Stage | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> InvoiceList:
+    """List journeys, newest first, by customer and stage."""
+    rows = await run_in_threadpool(
+        store.list_invoices, customer_id, stage.value if stage else None, limit, offset
+    )
+    return InvoiceList(items=[invoice_out(r) for r in rows], limit=limit, offset=offset)
+
+
+@router.get("/{invoice_id}", response_model=InvoiceOut, responses=_PROBLEMS)
+async def get_invoice(invoice_id: str, actor: AnyRole, store: StoreDep) -> InvoiceOut:
+    """Stage, outcome, amounts, next action and timeline of one journey."""
+    row = await _known(store, invoice_id)
+    return await run_in_threadpool(invoice_out, row, store)
+
+
+@router.post(
+    "/{invoice_id}/payments", status_code=202, response_model=AcceptedOut, responses=_PROBLEMS
+)
+async def record_payment(
+    invoice_id: str, body: PaymentIn, actor: Integration, store: StoreDep, client: TemporalClient
+) -> AcceptedOut:
+    """Report a payment; the same reference again is recorded once."""
+    row = await _known(store, invoice_id)
+    try:
+        check_precision(body.amount, row.currency)
+    except ValueError as exc:
+        raise Problem(422, f"{exc}.") from None
+    payment = PaymentReceived(
+        amount=body.amount, reference=body.reference, paid_at=body.paid_at, actor=actor.name
+    )
+    await journeys.signal(client, store, invoice_id, "payment_received", payment)
+    return AcceptedOut(
+        invoice_id=invoice_id,
+        detail=f"Payment {body.reference} accepted; GET /v1/invoices/{invoice_id} shows "
+        "the outstanding amount.",
+    )
+
+
+async def _update(
+    client: TemporalClient, store: StoreDep, invoice_id: str, name: str, arg: object
+) -> ActionOut:
+    row = await _known(store, invoice_id)
+    result = await journeys.update(client, store, invoice_id, name, arg)  # type: ignore[arg-type]
+    return _action_out(invoice_id, row.currency, result)
+
+
+@router.post("/{invoice_id}/disputes", response_model=ActionOut, responses=_PROBLEMS)
+async def open_dispute(
+    invoice_id: str, body: DisputeIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Open a dispute: chasing stops at once."""
+    cmd = OpenDispute(reason=body.reason, actor=actor.name)
+    return await _update(client, store, invoice_id, "open_dispute", cmd)
+
+
+@router.post("/{invoice_id}/disputes/resolution", response_model=ActionOut, responses=_PROBLEMS)
+async def resolve_dispute(
+    invoice_id: str, body: ResolutionIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Resolve the open dispute: rejected resumes, upheld cancels, adjusted sets the amount."""
+    cmd = ResolveDispute(outcome=body.outcome, amount=body.amount, note=body.note, actor=actor.name)
+    return await _update(client, store, invoice_id, "resolve_dispute", cmd)
+
+
+@router.post("/{invoice_id}/pause", response_model=ActionOut, responses=_PROBLEMS)
+async def pause(
+    invoice_id: str, body: ActionIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Put the journey on hold, optionally until a moment."""
+    cmd = Pause(reason=body.reason, until=body.until, actor=actor.name)
+    return await _update(client, store, invoice_id, "pause", cmd)
+
+
+@router.post("/{invoice_id}/resume", response_model=ActionOut, responses=_PROBLEMS)
+async def resume(
+    invoice_id: str, body: ActionIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Resume a paused journey; the remaining steps move by the time it was paused."""
+    return await _update(
+        client, store, invoice_id, "resume", Resume(reason=body.reason, actor=actor.name)
+    )
+
+
+@router.post("/{invoice_id}/cancel", response_model=ActionOut, responses=_PROBLEMS)
+async def cancel(
+    invoice_id: str, body: ActionIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Close the journey as cancelled (credit note, error)."""
+    return await _update(
+        client, store, invoice_id, "cancel", Close(reason=body.reason, actor=actor.name)
+    )
+
+
+@router.post("/{invoice_id}/write-off", response_model=ActionOut, responses=_PROBLEMS)
+async def write_off(
+    invoice_id: str, body: ActionIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Close the journey as written off."""
+    cmd = Close(reason=body.reason, actor=actor.name)
+    return await _update(client, store, invoice_id, "write_off", cmd)
+
+
+@router.put(
+    "/{invoice_id}/contact", status_code=202, response_model=AcceptedOut, responses=_PROBLEMS
+)
+async def change_contact(
+    invoice_id: str, body: ContactIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> AcceptedOut:
+    """Change the debtor's email, phone or preferred channel for this journey."""
+    await _known(store, invoice_id)
+    change = ContactChanged(**body.model_dump(), actor=actor.name)
+    await journeys.signal(client, store, invoice_id, "contact_changed", change)
+    return AcceptedOut(
+        invoice_id=invoice_id, detail="Contact change accepted; later messages use it."
+    )

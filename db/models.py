@@ -1,0 +1,220 @@
+"""The read model's tables: policies, invoices, their timelines, messages and the agents' tasks.
+
+Temporal holds the truth about a running journey; these tables are what the API lists and searches,
+written by the journey's activities. Money is stored exactly (never as a float) and every timestamp
+is UTC and comes back timezone-aware, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal, Inexact, localcontext
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+MONEY_SCALE = 4
+"""Decimal places kept: enough for every ISO 4217 currency (the most precise have 3)."""
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Money(sa.types.TypeDecorator[Decimal]):
+    """An exact amount: NUMERIC(20,4) on PostgreSQL, text on SQLite (whose numbers are floats).
+
+    Amounts are kept with four decimals on both, so they read back the same everywhere
+    (`Decimal("1250.10")` reads back as `Decimal("1250.1000")`, which is equal). An amount with
+    more decimals is refused rather than rounded: money is never changed silently.
+    """
+
+    impl = sa.Numeric(20, MONEY_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Text())
+        return dialect.type_descriptor(sa.Numeric(20, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError(f"money must be a Decimal, not the float {value!r}")
+        exact = _quantize(Decimal(value))
+        return str(exact) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return _quantize(Decimal(value))
+
+
+def _quantize(amount: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.traps[Inexact] = True
+        try:
+            return amount.quantize(_QUANTUM)
+        except Inexact:
+            raise ValueError(
+                f"amount {amount} has more than {MONEY_SCALE} decimals; it would be rounded"
+            ) from None
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A moment in time, stored in UTC and always read back timezone-aware in UTC.
+
+    PostgreSQL keeps it as `timestamptz`; SQLite has no time zones, so the UTC wall time is stored.
+    A naive datetime is refused: which zone it meant cannot be known.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} has no time zone; use UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    """JSON, as JSONB on PostgreSQL; Python `None` is stored as SQL NULL, not JSON `null`."""
+    return sa.JSON(none_as_null=True).with_variant(
+        postgresql.JSONB(none_as_null=True), "postgresql"
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class PolicyRow(Base):
+    """An escalation policy; `version` goes up by one with every edit."""
+
+    __tablename__ = "policies"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(json_type())
+    """`Policy.model_dump(mode="json")`."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(200))
+
+
+class InvoiceRow(Base):
+    """One invoice and the latest state of its journey."""
+
+    __tablename__ = "invoices"
+
+    invoice_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    stage: Mapped[str] = mapped_column(sa.String(32), index=True)
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    outstanding: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    next_action: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    policy_name: Mapped[str] = mapped_column(sa.String(64))
+    policy_version: Mapped[int] = mapped_column(sa.Integer)
+    fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    """Hash of the request that started the journey."""
+    document: Mapped[dict[str, Any]] = mapped_column(json_type())
+    """`Invoice.model_dump(mode="json")`: the invoice as the billing system sent it."""
+    snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Journey time of the snapshot last written, so a late, older one never overwrites it."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TimelineEventRow(Base):
+    """One thing that happened in a journey; `event_key` makes recording it idempotent."""
+
+    __tablename__ = "timeline_events"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(sa.String(300), unique=True)
+    invoice_id: Mapped[str] = mapped_column(sa.ForeignKey("invoices.invoice_id"), index=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(json_type())
+
+
+MESSAGE_STATUSES = ("claimed", "sent", "outbox", "failed")
+TASK_STATUSES = ("open", "done")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class MessageRow(Base):
+    """One message to a debtor on one channel, claimed by its key before a provider is called."""
+
+    __tablename__ = "messages"
+    __table_args__ = (sa.CheckConstraint(_one_of("status", MESSAGE_STATUSES), name="status"),)
+
+    key: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    """`invoice-X:step:channel`."""
+    invoice_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    template: Mapped[str] = mapped_column(sa.String(64))
+    tone: Mapped[str] = mapped_column(sa.String(16))
+    locale: Mapped[str] = mapped_column(sa.String(16))
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    provider: Mapped[str | None] = mapped_column(sa.String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(200))
+    subject: Mapped[str | None] = mapped_column(sa.Text)
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TaskRow(Base):
+    """A piece of work for an agent: a call to make, a dispute to review."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (sa.CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    task_key: Mapped[str] = mapped_column(sa.String(300), unique=True)
+    invoice_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(500))
+    detail: Mapped[dict[str, Any]] = mapped_column(json_type())
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    note: Mapped[str | None] = mapped_column(sa.Text)

@@ -1,0 +1,504 @@
+"""The read model's one door: what activities write and what the API reads.
+
+Every method runs in its own transaction and returns plain pydantic models, never ORM objects, so
+callers (thread-pool activities, API handlers) hold no session. Writes are idempotent: activities
+are retried, so each row has a natural key (event key, message key, task key) and a second write of
+the same key is skipped with `INSERT ... ON CONFLICT DO NOTHING`, which also makes two concurrent
+writers of the same key safe on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import (
+    MESSAGE_STATUSES,
+    InvoiceRow,
+    MessageRow,
+    PolicyRow,
+    TaskRow,
+    TimelineEventRow,
+    UTCDateTime,
+    utcnow,
+)
+from workflows.models import (
+    Invoice,
+    NextAction,
+    Outcome,
+    RecordRequest,
+    Snapshot,
+    Stage,
+    TimelineEvent,
+)
+from workflows.policy import Policy
+
+MessageStatus = Literal["claimed", "sent", "outbox", "failed"]
+TaskStatus = Literal["open", "done"]
+
+
+class InvoiceView(BaseModel):
+    """An invoice and the latest state of its journey."""
+
+    invoice_id: str
+    customer_id: str
+    stage: Stage
+    outcome: Outcome | None
+    amount: Decimal
+    outstanding: Decimal
+    currency: str
+    due_on: date
+    next_action: NextAction | None
+    policy_name: str
+    policy_version: int
+    fingerprint: str
+    invoice: Invoice
+    """The invoice as the billing system sent it."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageView(BaseModel):
+    """One message on one channel; `status` is `claimed` until the provider has answered."""
+
+    key: str
+    invoice_id: str
+    channel: str
+    template: str
+    tone: str
+    locale: str
+    recipient: str
+    status: MessageStatus
+    provider: str | None
+    provider_message_id: str | None
+    subject: str | None
+    body: str | None
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class TaskView(BaseModel):
+    """A piece of work on the agents' list."""
+
+    id: str
+    task_key: str
+    invoice_id: str
+    customer_id: str
+    kind: str
+    title: str
+    detail: dict[str, Any]
+    status: TaskStatus
+    created_at: datetime
+    completed_at: datetime | None
+    completed_by: str | None
+    note: str | None
+
+
+class Store:
+    """The read model, over a sessionmaker from `db.session.make_sessionmaker`."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def ping(self) -> None:
+        """Raise when the database cannot be reached."""
+        with self._sessions() as session:
+            session.execute(sa.text("SELECT 1"))
+
+    # ---- policies ------------------------------------------------------------------------------
+
+    def ensure_shipped_policies(self, policies: Iterable[Policy]) -> None:
+        """Add each policy that is not there yet; one already there (perhaps edited) is kept."""
+        with self._sessions.begin() as session:
+            for policy in policies:
+                _insert_ignore(session, PolicyRow, self._policy_values(policy, "system"), "name")
+
+    def get_policy(self, name: str) -> Policy | None:
+        with self._sessions() as session:
+            row = session.get(PolicyRow, name)
+            return None if row is None else _policy(row)
+
+    def list_policies(self) -> list[Policy]:
+        with self._sessions() as session:
+            rows = session.scalars(sa.select(PolicyRow).order_by(PolicyRow.name))
+            return [_policy(row) for row in rows]
+
+    def put_policy(self, policy: Policy, actor: str) -> Policy:
+        """Store `policy` as the next version of its name (1 when new); returns what was stored."""
+        with self._sessions.begin() as session:
+            first = policy.model_copy(update={"version": 1})
+            if _insert_ignore(session, PolicyRow, self._policy_values(first, actor), "name"):
+                return first
+            # Bumping in the UPDATE itself locks the row, so two concurrent edits get two versions.
+            version = session.execute(
+                sa.update(PolicyRow)
+                .where(PolicyRow.name == policy.name)
+                .values(version=PolicyRow.version + 1)
+                .returning(PolicyRow.version)
+            ).scalar_one()
+            stored = policy.model_copy(update={"version": version})
+            session.execute(
+                sa.update(PolicyRow)
+                .where(PolicyRow.name == policy.name)
+                .values(self._policy_values(stored, actor))
+            )
+            return stored
+
+    def _policy_values(self, policy: Policy, actor: str) -> dict[str, Any]:
+        return {
+            "name": policy.name,
+            "version": policy.version,
+            "document": policy.model_dump(mode="json"),
+            "updated_at": self._clock(),
+            "updated_by": actor,
+        }
+
+    # ---- invoices and their timelines ----------------------------------------------------------
+
+    def ensure_invoice(
+        self, invoice: Invoice, fingerprint: str, policy_name: str, policy_version: int
+    ) -> tuple[InvoiceView, bool]:
+        """The invoice's row, created (stage `scheduled`, nothing paid yet) when absent.
+
+        Returns the row and whether this call created it; a concurrent caller gets the same row.
+        """
+        with self._sessions.begin() as session:
+            created = self._ensure_invoice(
+                session, invoice, fingerprint, policy_name, policy_version
+            )
+            row = session.get_one(InvoiceRow, invoice.invoice_id)
+            return _invoice_view(row), created
+
+    def _ensure_invoice(
+        self,
+        session: Session,
+        invoice: Invoice,
+        fingerprint: str,
+        policy_name: str,
+        policy_version: int,
+    ) -> bool:
+        now = self._clock()
+        values = {
+            "invoice_id": invoice.invoice_id,
+            "customer_id": invoice.customer.id,
+            "stage": Stage.scheduled.value,
+            "outcome": None,
+            "amount": invoice.amount,
+            "outstanding": invoice.amount,
+            "currency": invoice.currency,
+            "due_on": invoice.due_on,
+            "next_action": None,
+            "policy_name": policy_name,
+            "policy_version": policy_version,
+            "fingerprint": fingerprint,
+            "document": invoice.model_dump(mode="json"),
+            "snapshot_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return _insert_ignore(session, InvoiceRow, values, "invoice_id")
+
+    def get_invoice(self, invoice_id: str) -> InvoiceView | None:
+        with self._sessions() as session:
+            row = session.get(InvoiceRow, invoice_id)
+            return None if row is None else _invoice_view(row)
+
+    def list_invoices(
+        self,
+        customer_id: str | None = None,
+        stage: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[InvoiceView]:
+        """Invoices, newest first, optionally of one debtor and/or in one stage."""
+        query = sa.select(InvoiceRow)
+        if customer_id is not None:
+            query = query.where(InvoiceRow.customer_id == customer_id)
+        if stage is not None:
+            query = query.where(InvoiceRow.stage == stage)
+        query = query.order_by(InvoiceRow.created_at.desc(), InvoiceRow.invoice_id.desc())
+        with self._sessions() as session:
+            rows = session.scalars(query.limit(limit).offset(offset))
+            return [_invoice_view(row) for row in rows]
+
+    def timeline(self, invoice_id: str) -> list[TimelineEvent]:
+        """The invoice's journey, oldest first."""
+        query = (
+            sa.select(TimelineEventRow)
+            .where(TimelineEventRow.invoice_id == invoice_id)
+            .order_by(TimelineEventRow.at, TimelineEventRow.id)
+        )
+        with self._sessions() as session:
+            return [_event(row) for row in session.scalars(query)]
+
+    def customer_timeline(
+        self, customer_id: str, limit: int = 200, offset: int = 0
+    ) -> list[tuple[str, TimelineEvent]]:
+        """Every journey of one debtor as one timeline, oldest first: (invoice_id, event)."""
+        query = (
+            sa.select(TimelineEventRow)
+            .where(TimelineEventRow.customer_id == customer_id)
+            .order_by(TimelineEventRow.at, TimelineEventRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._sessions() as session:
+            return [(row.invoice_id, _event(row)) for row in session.scalars(query)]
+
+    def record(self, req: RecordRequest) -> None:
+        """Write a journey's events, its latest snapshot and new tasks, in one transaction.
+
+        Safe to repeat and to run concurrently: an event or task whose key is already stored is
+        skipped, and a snapshot older than the one stored (a retried activity finishing late)
+        does not overwrite it.
+        """
+        snapshot = req.snapshot
+        with self._sessions.begin() as session:
+            if req.invoice is not None:
+                if req.invoice.invoice_id != snapshot.invoice_id:
+                    raise ValueError(
+                        f"invoice {req.invoice.invoice_id} recorded with the snapshot of "
+                        f"{snapshot.invoice_id}"
+                    )
+                self._ensure_invoice(
+                    session,
+                    req.invoice,
+                    req.fingerprint or "",
+                    req.policy_name or req.invoice.policy,
+                    req.policy_version or 1,
+                )
+            for event in req.events:
+                values = {
+                    "event_key": event.key,
+                    "invoice_id": snapshot.invoice_id,
+                    "customer_id": snapshot.customer_id,
+                    "at": event.at,
+                    "kind": event.kind,
+                    "actor": event.actor,
+                    "detail": event.model_dump(mode="json")["detail"],
+                }
+                _insert_ignore(session, TimelineEventRow, values, "event_key")
+            as_of = max((event.at for event in req.events), default=None)
+            self._apply_snapshot(session, snapshot, as_of)
+            for task in req.tasks:
+                values = {
+                    "id": uuid.uuid4().hex,
+                    "task_key": task.key,
+                    "invoice_id": snapshot.invoice_id,
+                    "customer_id": snapshot.customer_id,
+                    "kind": task.kind,
+                    "title": task.title,
+                    "detail": task.model_dump(mode="json")["detail"],
+                    "status": "open",
+                    "created_at": self._clock(),
+                }
+                _insert_ignore(session, TaskRow, values, "task_key")
+
+    def _apply_snapshot(self, session: Session, snapshot: Snapshot, as_of: datetime | None) -> None:
+        values: dict[str, Any] = {
+            "stage": snapshot.stage.value,
+            "outcome": snapshot.outcome.value if snapshot.outcome else None,
+            "outstanding": snapshot.outstanding,
+            "next_action": (
+                snapshot.next_action.model_dump(mode="json") if snapshot.next_action else None
+            ),
+            "updated_at": self._clock(),
+        }
+        # One conditional UPDATE, so the check and the write cannot be split by another writer.
+        query = sa.update(InvoiceRow).where(InvoiceRow.invoice_id == snapshot.invoice_id)
+        if as_of is not None:
+            query = query.where(
+                sa.or_(InvoiceRow.snapshot_at.is_(None), InvoiceRow.snapshot_at <= as_of)
+            )
+            values["snapshot_at"] = as_of
+        if snapshot.outcome is None:
+            query = query.where(InvoiceRow.outcome.is_(None))  # a closed journey stays closed
+        session.execute(query.values(values).execution_options(synchronize_session=False))
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def claim_message(
+        self,
+        key: str,
+        invoice_id: str,
+        channel: str,
+        template: str,
+        tone: str,
+        locale: str,
+        recipient: str,
+    ) -> tuple[MessageView, bool]:
+        """Claim the message `key` before calling a provider: (row, whether this call claimed it).
+
+        When the key was claimed before, the earlier row comes back unchanged, to say what became of
+        that attempt.
+        """
+        values = {
+            "key": key,
+            "invoice_id": invoice_id,
+            "channel": channel,
+            "template": template,
+            "tone": tone,
+            "locale": locale,
+            "recipient": recipient,
+            "status": "claimed",
+            "created_at": self._clock(),
+        }
+        with self._sessions.begin() as session:
+            claimed_now = _insert_ignore(session, MessageRow, values, "key")
+            return _message_view(session.get_one(MessageRow, key)), claimed_now
+
+    def finish_message(
+        self,
+        key: str,
+        status: str,
+        provider: str,
+        provider_message_id: str | None,
+        subject: str | None,
+        body: str | None,
+        error: str | None = None,
+    ) -> None:
+        """Record what the provider answered for a claimed message."""
+        if status not in MESSAGE_STATUSES or status == "claimed":
+            raise ValueError(f"a message finishes as sent, outbox or failed, not {status!r}")
+        values: dict[str, Any] = {
+            "status": status,
+            "provider": provider,
+            "provider_message_id": provider_message_id,
+            "subject": subject,
+            "body": body,
+            "error": error,
+        }
+        if status in ("sent", "outbox"):
+            # Finishing twice keeps the moment it was first handed over.
+            values["sent_at"] = sa.func.coalesce(
+                MessageRow.sent_at, sa.literal(self._clock(), UTCDateTime())
+            )
+        with self._sessions.begin() as session:
+            updated = session.execute(
+                sa.update(MessageRow)
+                .where(MessageRow.key == key)
+                .values(values)
+                .returning(MessageRow.key)
+                .execution_options(synchronize_session=False)
+            )
+            if updated.first() is None:
+                raise LookupError(f"message {key!r} was never claimed")
+
+    def get_message(self, key: str) -> MessageView | None:
+        with self._sessions() as session:
+            row = session.get(MessageRow, key)
+            return None if row is None else _message_view(row)
+
+    def list_messages(self, invoice_id: str | None = None, limit: int = 100) -> list[MessageView]:
+        """Messages, newest first, optionally for one invoice."""
+        query = sa.select(MessageRow)
+        if invoice_id is not None:
+            query = query.where(MessageRow.invoice_id == invoice_id)
+        query = query.order_by(MessageRow.created_at.desc(), MessageRow.key.desc()).limit(limit)
+        with self._sessions() as session:
+            return [_message_view(row) for row in session.scalars(query)]
+
+    # ---- tasks ---------------------------------------------------------------------------------
+
+    def list_tasks(
+        self,
+        status: str | None = "open",
+        invoice_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[TaskView]:
+        """Tasks, oldest first (the order to work them in); `status=None` means all."""
+        query = sa.select(TaskRow)
+        if status is not None:
+            query = query.where(TaskRow.status == status)
+        if invoice_id is not None:
+            query = query.where(TaskRow.invoice_id == invoice_id)
+        if kind is not None:
+            query = query.where(TaskRow.kind == kind)
+        query = query.order_by(TaskRow.created_at, TaskRow.id).limit(limit)
+        with self._sessions() as session:
+            return [_task_view(row) for row in session.scalars(query)]
+
+    def get_task(self, task_id: str) -> TaskView | None:
+        with self._sessions() as session:
+            row = session.get(TaskRow, task_id)
+            return None if row is None else _task_view(row)
+
+    def complete_task(self, task_id: str, actor: str, note: str = "") -> TaskView | None:
+        """Mark a task done; a task already done is returned as it was. None: no such task."""
+        with self._sessions.begin() as session:
+            session.execute(
+                sa.update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "open")
+                .values(status="done", completed_at=self._clock(), completed_by=actor, note=note)
+                .execution_options(synchronize_session=False)
+            )
+            row = session.get(TaskRow, task_id)
+            return None if row is None else _task_view(row)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _insert_ignore(session: Session, entity: type[Any], values: dict[str, Any], key: str) -> bool:
+    """Insert unless a row with the same unique `key` exists; True when a row was inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        query: Any = postgresql.insert(entity).on_conflict_do_nothing(index_elements=[key])
+    elif dialect == "sqlite":
+        query = sqlite.insert(entity).on_conflict_do_nothing(index_elements=[key])
+    else:
+        raise NotImplementedError(f"the store supports PostgreSQL and SQLite, not {dialect}")
+    # RETURNING answers a row only when one was inserted; rowcount is not reliable here.
+    inserted = session.execute(query.values(values).returning(getattr(entity, key)))
+    return inserted.first() is not None
+
+
+def _policy(row: PolicyRow) -> Policy:
+    return Policy.model_validate({**row.document, "version": row.version})
+
+
+def _invoice_view(row: InvoiceRow) -> InvoiceView:
+    return InvoiceView(
+        invoice_id=row.invoice_id,
+        customer_id=row.customer_id,
+        stage=Stage(row.stage),
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        amount=row.amount,
+        outstanding=row.outstanding,
+        currency=row.currency,
+        due_on=row.due_on,
+        next_action=NextAction.model_validate(row.next_action) if row.next_action else None,
+        policy_name=row.policy_name,
+        policy_version=row.policy_version,
+        fingerprint=row.fingerprint,
+        invoice=Invoice.model_validate(row.document),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _event(row: TimelineEventRow) -> TimelineEvent:
+    return TimelineEvent(
+        key=row.event_key, at=row.at, kind=row.kind, actor=row.actor, detail=row.detail
+    )
+
+
+def _message_view(row: MessageRow) -> MessageView:
+    return MessageView.model_validate(row, from_attributes=True)
+
+
+def _task_view(row: TaskRow) -> TaskView:
+    return TaskView.model_validate(row, from_attributes=True)

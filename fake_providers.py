@@ -1,0 +1,426 @@
+"""A fake SendGrid and Twilio on 127.0.0.1, for tests and demos: nothing leaves the machine.
+
+It speaks just enough of both APIs for the official SDKs to send through it and parse its
+answers, including the errors they return, so the code under test meets the real failure shapes.
+
+    python fake_providers.py [port]   # until Ctrl-C; prints the DUNWELL_* settings to use
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import secrets
+import sys
+import threading
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+log = logging.getLogger("dunwell.fake_providers")
+
+SENDGRID_API_KEY = "SG.fake-dunwell-key"
+TWILIO_ACCOUNT_SID = "AC" + "d0" * 16
+TWILIO_AUTH_TOKEN = "fake-dunwell-token"
+
+_TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+_SENDGRID_DOCS = "https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors"
+
+
+class FakeProviders:
+    """SendGrid `POST /v3/mail/send` and Twilio `POST /2010-04-01/Accounts/{sid}/Messages.json`.
+
+    Point the SDKs at `base_url` (DUNWELL_SENDGRID_BASE_URL, DUNWELL_TWILIO_BASE_URL) with the
+    credentials given to the constructor (by default `SENDGRID_API_KEY`, `TWILIO_ACCOUNT_SID`,
+    `TWILIO_AUTH_TOKEN` of this module). Accepted messages are appended to `received`.
+
+    Failures chosen by the recipient, so tests and demos need no setup:
+
+    - email whose local part starts with ``bounce``: SendGrid 400, invalid
+      ``personalizations.0.to.0.email`` (also for any address that is not an address)
+    - ... starts with ``ratelimit``: SendGrid 429 with ``Retry-After: 1``
+    - ... starts with ``servererror``: SendGrid 500
+    - ``+15005550001``: Twilio 400, code 21211 (invalid 'To' number; also any non-E.164 number)
+    - ``+15005550002``: Twilio 400, code 21612 (cannot route to this number)
+    - ``+15005550004``: Twilio 400, code 21610 (the recipient replied STOP: unsubscribed)
+    - ``+15005550009``: Twilio 400, code 21614 (not a mobile number)
+    - ``+15005550429``: Twilio 429, code 20429, ``Retry-After: 1``
+    - ``+15005550500``: Twilio 500, code 20500
+
+    The numbers follow Twilio's own magic test numbers; a ``whatsapp:`` prefix is ignored when
+    matching. Wrong credentials answer 401 as the real services do. `fail_next(provider, status,
+    count)` makes the next requests to one provider fail with `status` instead.
+    """
+
+    def __init__(
+        self,
+        sendgrid_api_key: str = SENDGRID_API_KEY,
+        twilio_account_sid: str = TWILIO_ACCOUNT_SID,
+        twilio_auth_token: str = TWILIO_AUTH_TOKEN,
+        port: int = 0,
+    ) -> None:
+        self.sendgrid_api_key = sendgrid_api_key
+        self.twilio_account_sid = twilio_account_sid
+        self.twilio_auth_token = twilio_auth_token
+        self._port = port
+        self._lock = threading.Lock()
+        self._received: list[dict[str, Any]] = []
+        self._failures: dict[str, list[int]] = {"sendgrid": [], "twilio": []}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> FakeProviders:
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="fake-providers", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeProviders:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeProviders is not started; call start() first")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ---- what was received, and failures on demand -------------------------------------------
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """A copy of every accepted message, oldest first."""
+        with self._lock:
+            return list(self._received)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._received.clear()
+            for queue in self._failures.values():
+                queue.clear()
+
+    def fail_next(self, provider: str, status: int, count: int = 1) -> None:
+        """The next `count` requests to `provider` ("sendgrid" or "twilio") answer `status`."""
+        if provider not in self._failures:
+            raise ValueError("provider must be 'sendgrid' or 'twilio'")
+        with self._lock:
+            self._failures[provider].extend([status] * count)
+
+    def _take_failure(self, provider: str) -> int | None:
+        with self._lock:
+            queue = self._failures[provider]
+            return queue.pop(0) if queue else None
+
+    def _record(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            self._received.append(item)
+        log.info("fake %s accepted %s to %s", item["provider"], item["id"], item["to"])
+
+    # ---- SendGrid --------------------------------------------------------------------------------
+
+    def _sendgrid(self, headers: Any, body: bytes) -> _Answer:
+        if headers.get("Authorization") != f"Bearer {self.sendgrid_api_key}":
+            return _sendgrid_errors(
+                401, "The provided authorization grant is invalid, expired, or revoked", None
+            )
+        forced = self._take_failure("sendgrid")
+        if forced is not None:
+            return _sendgrid_forced(forced)
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            return _sendgrid_errors(400, "Bad Request", None)
+        if not isinstance(payload, dict):
+            return _sendgrid_errors(400, "Bad Request", None)
+        problem = _sendgrid_invalid(payload)
+        if problem is not None:
+            return _sendgrid_errors(400, *problem)
+
+        recipients = [to["email"] for p in payload["personalizations"] for to in p["to"]]
+        for address in recipients:
+            local = address.split("@", 1)[0].lower()
+            if local.startswith("bounce"):
+                return _sendgrid_errors(
+                    400, "Does not contain a valid address.", "personalizations.0.to.0.email"
+                )
+            if local.startswith("ratelimit"):
+                return _sendgrid_forced(429)
+            if local.startswith("servererror"):
+                return _sendgrid_forced(500)
+
+        message_id = secrets.token_urlsafe(16)[:22]
+        content = {c.get("type"): c.get("value") for c in payload["content"]}
+        custom_args = dict(payload.get("custom_args") or {})
+        self._record(
+            {
+                "provider": "sendgrid",
+                "id": message_id,
+                "to": recipients[0] if len(recipients) == 1 else recipients,
+                "from": payload["from"].get("email"),
+                "from_name": payload["from"].get("name"),
+                "reply_to": (payload.get("reply_to") or {}).get("email"),
+                "subject": payload.get("subject") or payload["personalizations"][0].get("subject"),
+                "text": content.get("text/plain"),
+                "html": content.get("text/html"),
+                "body": content.get("text/plain") or content.get("text/html"),
+                "categories": list(payload.get("categories") or []),
+                "custom_args": custom_args,
+                "key": custom_args.get("dunwell_key"),
+            }
+        )
+        return _Answer(202, b"", {"X-Message-Id": message_id})
+
+    # ---- Twilio ----------------------------------------------------------------------------------
+
+    def _twilio(self, path: str, headers: Any, body: bytes) -> _Answer:
+        match = _TWILIO_MESSAGES.match(path)
+        if match is None:
+            return _twilio_error(404, 20404, f"The requested resource {path} was not found")
+        if _basic_auth(headers) != (self.twilio_account_sid, self.twilio_auth_token):
+            return _twilio_error(401, 20003, "Authenticate")
+        if match["sid"] != self.twilio_account_sid:
+            return _twilio_error(404, 20404, f"The requested resource {path} was not found")
+        forced = self._take_failure("twilio")
+        if forced is not None:
+            return _twilio_forced(forced)
+
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+        to, sender = form.get("To", ""), form.get("From", "")
+        if not to:
+            return _twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not sender and not form.get("MessagingServiceSid"):
+            return _twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not form.get("Body") and not form.get("MediaUrl") and not form.get("ContentSid"):
+            return _twilio_error(400, 21602, "Message body is required.")
+        number = to.removeprefix("whatsapp:")
+        if number in _TWILIO_MAGIC:
+            status, code, text = _TWILIO_MAGIC[number]
+            return _twilio_error(status, code, text.format(to=to))
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+            return _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+
+        sid = "SM" + secrets.token_hex(16)
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        account = self.twilio_account_sid
+        message: dict[str, Any] = {
+            "account_sid": account,
+            "api_version": "2010-04-01",
+            "body": form["Body"],
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": sender or None,
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "num_media": "0",
+            "num_segments": str(max(1, -(-len(form["Body"]) // 153))),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued",
+            "subresource_uris": {
+                "media": f"/2010-04-01/Accounts/{account}/Messages/{sid}/Media.json"
+            },
+            "to": to,
+            "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+        }
+        self._record(
+            {
+                "provider": "twilio",
+                "id": sid,
+                "to": to,
+                "from": sender or None,
+                "body": form["Body"],
+                "status_callback": form.get("StatusCallback"),
+                "key": None,
+            }
+        )
+        return _Answer(201, json.dumps(message).encode(), {"Content-Type": "application/json"})
+
+
+# ---- answers -----------------------------------------------------------------------------------
+
+
+class _Answer:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _sendgrid_errors(status: int, message: str, field: str | None) -> _Answer:
+    body = {"errors": [{"message": message, "field": field, "help": _SENDGRID_DOCS}]}
+    return _Answer(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+def _sendgrid_forced(status: int) -> _Answer:
+    messages = {
+        401: "The provided authorization grant is invalid, expired, or revoked",
+        403: "The from address does not match a verified Sender Identity.",
+        429: "too many requests",
+    }
+    answer = _sendgrid_errors(status, messages.get(status, "internal server error"), None)
+    if status == 429:
+        answer.headers["Retry-After"] = "1"
+    return answer
+
+
+def _sendgrid_invalid(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """The first reason SendGrid would refuse this payload with a 400, as (message, field)."""
+    personalizations = payload.get("personalizations")
+    if not isinstance(personalizations, list) or not personalizations:
+        return "The personalizations field is required.", "personalizations"
+    for i, personalization in enumerate(personalizations):
+        recipients = personalization.get("to") if isinstance(personalization, dict) else None
+        if not isinstance(recipients, list) or not recipients:
+            return "The to array is required for all personalization objects.", (
+                f"personalizations.{i}.to"
+            )
+        for j, recipient in enumerate(recipients):
+            email = recipient.get("email") if isinstance(recipient, dict) else None
+            if not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+                return "Does not contain a valid address.", f"personalizations.{i}.to.{j}.email"
+    sender = payload.get("from")
+    if not isinstance(sender, dict) or not sender.get("email"):
+        return "The from email is required.", "from.email"
+    if not payload.get("subject") and not all(
+        isinstance(p, dict) and p.get("subject") for p in personalizations
+    ):
+        return "The subject is required.", "subject"
+    content = payload.get("content")
+    if not payload.get("template_id") and (
+        not isinstance(content, list)
+        or not content
+        or not all(isinstance(c, dict) and c.get("type") and c.get("value") for c in content)
+    ):
+        return "Unless a valid template_id is provided, the content parameter is required.", (
+            "content"
+        )
+    return None
+
+
+_TWILIO_MAGIC = {
+    "+15005550001": (400, 21211, "The 'To' number {to} is not a valid phone number."),
+    "+15005550002": (400, 21612, "The 'To' phone number: {to}, is not currently reachable."),
+    "+15005550004": (
+        400,
+        21610,
+        "Attempt to send to unsubscribed recipient: the owner of {to} replied STOP.",
+    ),
+    "+15005550009": (400, 21614, "'To' number {to} is not a valid mobile number."),
+    "+15005550429": (429, 20429, "Too Many Requests"),
+    "+15005550500": (500, 20500, "An internal server error has occurred"),
+}
+
+
+def _twilio_error(status: int, code: int, message: str) -> _Answer:
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    headers = {"Content-Type": "application/json"}
+    if status == 429:
+        headers["Retry-After"] = "1"
+    return _Answer(status, json.dumps(body).encode(), headers)
+
+
+def _twilio_forced(status: int) -> _Answer:
+    codes = {400: 21211, 401: 20003, 403: 20003, 404: 20404, 429: 20429}
+    messages = {401: "Authenticate", 403: "Authenticate", 429: "Too Many Requests"}
+    code = codes.get(status, 20500)
+    message = messages.get(status, "An internal server error has occurred")
+    if status == 400:
+        message = "The 'To' number is not a valid phone number."
+    return _twilio_error(status, code, message)
+
+
+def _basic_auth(headers: Any) -> tuple[str, str] | None:
+    value = headers.get("Authorization") or ""
+    if not value.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(value[6:]).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+    return user, password
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeProviders
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "dunwell-fake-providers"
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        if path == "/v3/mail/send":
+            answer = fake._sendgrid(self.headers, body)
+        elif path.startswith("/2010-04-01/"):
+            answer = fake._twilio(path, self.headers, body)
+        else:
+            answer = _Answer(404, b'{"message": "not found"}', {"Content-Type": "application/json"})
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8025
+    with FakeProviders(port=port) as fake:
+        print("Fake SendGrid and Twilio listening; use these settings:")
+        print(f"  DUNWELL_SENDGRID_BASE_URL={fake.base_url}")
+        print(f"  DUNWELL_SENDGRID_API_KEY={fake.sendgrid_api_key}")
+        print(f"  DUNWELL_TWILIO_BASE_URL={fake.base_url}")
+        print(f"  DUNWELL_TWILIO_ACCOUNT_SID={fake.twilio_account_sid}")
+        print(f"  DUNWELL_TWILIO_AUTH_TOKEN={fake.twilio_auth_token}")
+        print("  DUNWELL_TWILIO_FROM=+15005550006")
+        print("  DUNWELL_TWILIO_WHATSAPP_FROM=+14155238886")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

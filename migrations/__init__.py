@@ -1,0 +1,1 @@
+"""Alembic migrations of the read model; `db.session.migrate` finds them through this package."""

@@ -1,0 +1,59 @@
+"""One settings object for every dunwell process, read from `DUNWELL_*` environment variables.
+
+Workflow code never reads settings: what a journey needs arrives in its input.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with embedded defaults that run on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="DUNWELL_", extra="ignore")
+
+    home: Path = Field(Path(".dunwell"), description="State directory for `dunwell dev`.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; SQLite in DUNWELL_HOME when unset."
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_keys: str = Field("", description="Comma-separated `role:key` pairs.")
+    temporal_address: str | None = Field(
+        None, description="host:port of Temporal; 127.0.0.1:DUNWELL_TEMPORAL_PORT when unset."
+    )
+    temporal_namespace: str = "default"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    task_queue: str = "dunwell-journeys"
+    log_level: str = "INFO"
+
+    email_from: str = "Accounts receivable <billing@dunwell.example>"
+    email_reply_to: str | None = None
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_base_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_base_url: str | None = None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'dunwell.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,436 @@
+"""The read model as activities and the API use it, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from db.store import Store
+from workflows.models import (
+    Customer,
+    Invoice,
+    NextAction,
+    Outcome,
+    RecordRequest,
+    Snapshot,
+    Stage,
+    TaskRequest,
+    TimelineEvent,
+)
+from workflows.policy import DEMO_POLICY, STANDARD_POLICY, Channel
+
+T0 = datetime(2026, 12, 23, 8, 0, tzinfo=UTC)
+
+
+def invoice(
+    invoice_id: str = "INV-1", customer_id: str = "C-17", amount: str = "1250.10"
+) -> Invoice:
+    return Invoice(
+        invoice_id=invoice_id,
+        amount=Decimal(amount),
+        currency="EUR",
+        issued_on=date(2026, 11, 22),
+        due_on=date(2026, 12, 22),
+        payment_url=f"https://pay.example.com/{invoice_id}",
+        customer=Customer(id=customer_id, name="Bakkerij de Vries", email="ap@devries.example"),
+    )
+
+
+def snapshot(
+    invoice_id: str = "INV-1",
+    customer_id: str = "C-17",
+    stage: Stage = Stage.reminding,
+    outstanding: str = "1250.10",
+    outcome: Outcome | None = None,
+    next_action: NextAction | None = None,
+) -> Snapshot:
+    return Snapshot(
+        invoice_id=invoice_id,
+        customer_id=customer_id,
+        stage=stage,
+        outcome=outcome,
+        outstanding=Decimal(outstanding),
+        next_action=next_action,
+    )
+
+
+def event(key: str, at: datetime = T0, kind: str = "message", **detail: Any) -> TimelineEvent:
+    return TimelineEvent(key=key, at=at, kind=kind, actor="system", detail=detail)
+
+
+def start(store: Store, invoice_id: str = "INV-1", customer_id: str = "C-17") -> None:
+    store.ensure_invoice(invoice(invoice_id, customer_id), "fp", "standard", 1)
+
+
+def run_concurrently(calls: int, fn: Callable[[], Any]) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        return [f.result() for f in [pool.submit(fn) for _ in range(calls)]]
+
+
+# ---- money and time ----------------------------------------------------------------------------
+
+
+def test_money_round_trips_exactly(store: Store) -> None:
+    store.ensure_invoice(invoice(amount="1250.10"), "fp", "standard", 1)
+    store.record(RecordRequest(snapshot=snapshot(outstanding="0.30"), events=[event("e1")]))
+
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert isinstance(row.amount, Decimal)
+    assert row.amount == Decimal("1250.10")
+    assert row.outstanding == Decimal("0.1") + Decimal("0.2")  # 0.30000000000000004 as floats
+    assert row.invoice.amount == Decimal("1250.10")
+
+
+def test_large_amounts_keep_every_digit(store: Store) -> None:
+    store.ensure_invoice(invoice(amount="9999999999999999.9999"), "fp", "standard", 1)
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert str(row.amount) == "9999999999999999.9999"
+
+
+def test_money_is_never_rounded_silently(store: Store) -> None:
+    with pytest.raises(sa.exc.StatementError, match="more than 4 decimals"):
+        store.ensure_invoice(invoice(amount="10.00001"), "fp", "standard", 1)
+    assert store.get_invoice("INV-1") is None
+
+
+def test_datetimes_come_back_aware_in_utc(store: Store) -> None:
+    amsterdam_morning = datetime(2026, 12, 23, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+    start(store)
+    store.record(RecordRequest(snapshot=snapshot(), events=[event("e1", at=amsterdam_morning)]))
+
+    [stored] = store.timeline("INV-1")
+    assert stored.at == amsterdam_morning
+    assert stored.at.tzinfo is UTC
+    assert stored.at.hour == 8
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert row.created_at.tzinfo is UTC
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    start(store)
+    naive = event("e1", at=datetime(2026, 12, 23, 9, 0))
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.record(RecordRequest(snapshot=snapshot(), events=[naive]))
+    assert store.timeline("INV-1") == []
+
+
+# ---- invoices ----------------------------------------------------------------------------------
+
+
+def test_ensure_invoice_creates_once_and_keeps_the_first(store: Store) -> None:
+    first, created = store.ensure_invoice(invoice(amount="100.00"), "fp-1", "standard", 3)
+    again, created_again = store.ensure_invoice(invoice(amount="999.00"), "fp-2", "demo", 1)
+
+    assert created is True
+    assert created_again is False
+    assert first.stage == Stage.scheduled
+    assert first.outstanding == first.amount == Decimal("100.00")
+    assert (first.policy_name, first.policy_version, first.fingerprint) == ("standard", 3, "fp-1")
+    assert again == first
+
+
+def test_concurrent_ensure_invoice_creates_one_row(store: Store) -> None:
+    results = run_concurrently(8, lambda: store.ensure_invoice(invoice(), "fp", "standard", 1))
+    assert sum(created for _, created in results) == 1
+    assert {row.invoice_id for row, _ in results} == {"INV-1"}
+
+
+def test_list_invoices_filters_and_pages_newest_first(store: Store) -> None:
+    start(store, "INV-1", "C-17")
+    start(store, "INV-2", "C-99")
+    start(store, "INV-3", "C-17")
+    store.record(RecordRequest(snapshot=snapshot("INV-3", "C-17", stage=Stage.disputed)))
+
+    assert [r.invoice_id for r in store.list_invoices()] == ["INV-3", "INV-2", "INV-1"]
+    assert [r.invoice_id for r in store.list_invoices(customer_id="C-17")] == ["INV-3", "INV-1"]
+    assert [r.invoice_id for r in store.list_invoices(stage="disputed")] == ["INV-3"]
+    assert [r.invoice_id for r in store.list_invoices(customer_id="C-99", stage="disputed")] == []
+    assert [r.invoice_id for r in store.list_invoices(limit=1, offset=1)] == ["INV-2"]
+
+
+# ---- recording a journey -----------------------------------------------------------------------
+
+
+def test_record_updates_the_snapshot(store: Store) -> None:
+    start(store)
+    step = NextAction(at=T0 + timedelta(days=6), step="overdue_2", channels=[Channel.email])
+    store.record(
+        RecordRequest(
+            snapshot=snapshot(outstanding="1000.00", next_action=step),
+            events=[event("e1", kind="payment", amount="250.10")],
+        )
+    )
+
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert row.stage == Stage.reminding
+    assert row.outstanding == Decimal("1000.00")
+    assert row.next_action == step
+    assert row.updated_at > row.created_at
+
+
+def test_record_creates_the_invoice_when_the_api_did_not(store: Store) -> None:
+    request = RecordRequest(
+        snapshot=snapshot(stage=Stage.scheduled),
+        events=[event("journey_started", kind="journey_started")],
+        invoice=invoice(),
+        policy_name="demo",
+        policy_version=2,
+        fingerprint="fp",
+    )
+    store.record(request)
+    store.record(request)
+
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert (row.policy_name, row.policy_version, row.amount) == ("demo", 2, Decimal("1250.10"))
+    assert [e.kind for e in store.timeline("INV-1")] == ["journey_started"]
+
+
+def test_recording_twice_stores_each_event_and_task_once(store: Store) -> None:
+    start(store)
+    request = RecordRequest(
+        snapshot=snapshot(stage=Stage.agent),
+        events=[event("e1"), event("e2", at=T0 + timedelta(minutes=1))],
+        tasks=[TaskRequest(key="INV-1:call", kind="call_debtor", title="Call Bakkerij de Vries")],
+    )
+    store.record(request)
+    store.record(request)
+    # A later record that repeats one event and one task beside a new event.
+    store.record(request.model_copy(update={"events": [event("e2"), event("e3")]}))
+
+    assert [e.key for e in store.timeline("INV-1")] == ["e1", "e3", "e2"]
+    assert [t.task_key for t in store.list_tasks(invoice_id="INV-1")] == ["INV-1:call"]
+
+
+def test_concurrent_records_store_each_event_once(store: Store) -> None:
+    start(store)
+    request = RecordRequest(
+        snapshot=snapshot(),
+        events=[event(f"e{i}", at=T0 + timedelta(seconds=i)) for i in range(5)],
+        tasks=[TaskRequest(key="INV-1:review", kind="review_dispute", title="Review dispute")],
+    )
+    run_concurrently(8, lambda: store.record(request))
+
+    assert [e.key for e in store.timeline("INV-1")] == ["e0", "e1", "e2", "e3", "e4"]
+    assert len(store.list_tasks()) == 1
+
+
+def test_an_older_snapshot_arriving_late_does_not_overwrite(store: Store) -> None:
+    start(store)
+    paid = snapshot(stage=Stage.paid, outcome=Outcome.paid, outstanding="0")
+    store.record(RecordRequest(snapshot=paid, events=[event("paid", at=T0 + timedelta(hours=1))]))
+    # A message activity that was retried for an hour finally records, with its older snapshot.
+    store.record(RecordRequest(snapshot=snapshot(), events=[event("reminder", at=T0)]))
+    store.record(RecordRequest(snapshot=snapshot()))
+
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert (row.stage, row.outcome, row.outstanding) == (Stage.paid, Outcome.paid, Decimal(0))
+    assert [e.key for e in store.timeline("INV-1")] == ["reminder", "paid"]
+
+
+def test_events_of_an_unknown_invoice_are_refused(store: Store) -> None:
+    with pytest.raises(sa.exc.IntegrityError):
+        store.record(RecordRequest(snapshot=snapshot("INV-404"), events=[event("e1")]))
+
+
+def test_timelines_are_oldest_first(store: Store) -> None:
+    start(store, "INV-1", "C-17")
+    start(store, "INV-2", "C-17")
+    start(store, "INV-3", "C-99")
+    store.record(
+        RecordRequest(snapshot=snapshot("INV-1"), events=[event("b", at=T0 + timedelta(2))])
+    )
+    store.record(
+        RecordRequest(snapshot=snapshot("INV-2"), events=[event("c", at=T0 + timedelta(1))])
+    )
+    store.record(RecordRequest(snapshot=snapshot("INV-1"), events=[event("a", at=T0)]))
+    store.record(RecordRequest(snapshot=snapshot("INV-3", "C-99"), events=[event("x", at=T0)]))
+    # Two events at the same moment keep the order they were recorded in.
+    store.record(
+        RecordRequest(
+            snapshot=snapshot("INV-1"),
+            events=[event("d1", at=T0 + timedelta(3)), event("d2", at=T0 + timedelta(3))],
+        )
+    )
+
+    assert [e.key for e in store.timeline("INV-1")] == ["a", "b", "d1", "d2"]
+    debtor = store.customer_timeline("C-17")
+    assert [(invoice_id, e.key) for invoice_id, e in debtor] == [
+        ("INV-1", "a"),
+        ("INV-2", "c"),
+        ("INV-1", "b"),
+        ("INV-1", "d1"),
+        ("INV-1", "d2"),
+    ]
+    assert [e.key for _, e in store.customer_timeline("C-17", limit=2, offset=1)] == ["c", "b"]
+    assert store.timeline("INV-404") == []
+
+
+# ---- policies ----------------------------------------------------------------------------------
+
+
+def test_shipped_policies_are_added_once_and_edits_survive(store: Store) -> None:
+    store.ensure_shipped_policies([STANDARD_POLICY, DEMO_POLICY])
+    assert [p.name for p in store.list_policies()] == ["demo", "standard"]
+    assert store.get_policy("standard") == STANDARD_POLICY
+
+    edited = STANDARD_POLICY.model_copy(update={"description": "Gentler, for our bakery clients."})
+    stored = store.put_policy(edited, actor="admin-ann")
+    store.ensure_shipped_policies([STANDARD_POLICY, DEMO_POLICY])
+
+    assert stored.version == 2
+    assert store.get_policy("standard") == stored
+    assert stored.description == "Gentler, for our bakery clients."
+    assert store.get_policy("nope") is None
+
+
+def test_put_policy_bumps_the_version(store: Store) -> None:
+    custom = STANDARD_POLICY.model_copy(update={"name": "key-accounts", "version": 7})
+    assert store.put_policy(custom, actor="admin").version == 1
+    assert store.put_policy(custom, actor="admin").version == 2
+    versions = run_concurrently(4, lambda: store.put_policy(custom, actor="admin").version)
+
+    assert sorted(versions) == [3, 4, 5, 6]
+    policy = store.get_policy("key-accounts")
+    assert policy is not None
+    assert policy.version == 6
+
+
+# ---- messages ----------------------------------------------------------------------------------
+
+
+def claim(
+    store: Store, key: str = "invoice-INV-1:overdue_1:email", invoice_id: str = "INV-1"
+) -> Any:
+    return store.claim_message(
+        key, invoice_id, "email", "overdue_1", "friendly", "nl", "ap@devries.example"
+    )
+
+
+def test_a_message_is_claimed_once(store: Store) -> None:
+    first, claimed_now = claim(store)
+    again, claimed_again = claim(store)
+
+    assert (claimed_now, claimed_again) == (True, False)
+    assert first.status == again.status == "claimed"
+    assert sum(c for _, c in run_concurrently(8, lambda: claim(store))) == 0
+
+
+def test_concurrent_claims_let_one_caller_send(store: Store) -> None:
+    assert sum(claimed for _, claimed in run_concurrently(8, lambda: claim(store))) == 1
+
+
+def test_finished_message_shows_what_the_provider_said(store: Store) -> None:
+    key = "invoice-INV-1:overdue_1:email"
+    claim(store, key)
+    store.finish_message(key, "outbox", "outbox", None, "Herinnering", "Beste klant, ...")
+    again, claimed_now = claim(store, key)
+
+    message = store.get_message(key)
+    assert message is not None
+    assert claimed_now is False
+    assert again == message
+    assert (message.status, message.subject, message.error) == ("outbox", "Herinnering", None)
+    assert message.sent_at is not None and message.sent_at.tzinfo is UTC
+    assert store.get_message("invoice-INV-1:overdue_2:email") is None
+
+
+def test_finishing_an_unclaimed_message_is_an_error(store: Store) -> None:
+    with pytest.raises(LookupError):
+        store.finish_message("never-claimed", "sent", "sendgrid", "m-1", "s", "b")
+    claim(store, "k")
+    with pytest.raises(ValueError):
+        store.finish_message("k", "delivered", "sendgrid", "m-1", "s", "b")
+
+
+def test_failed_message_keeps_its_reason(store: Store) -> None:
+    claim(store, "k")
+    store.finish_message("k", "failed", "twilio", None, None, "body", error="invalid number")
+    message = store.get_message("k")
+    assert message is not None
+    assert (message.status, message.error, message.sent_at) == ("failed", "invalid number", None)
+
+
+def test_list_messages_newest_first(store: Store) -> None:
+    claim(store, "invoice-INV-1:before_due:email")
+    claim(store, "invoice-INV-2:before_due:email", invoice_id="INV-2")
+    claim(store, "invoice-INV-1:overdue_1:email")
+
+    assert [m.key for m in store.list_messages(invoice_id="INV-1")] == [
+        "invoice-INV-1:overdue_1:email",
+        "invoice-INV-1:before_due:email",
+    ]
+    assert len(store.list_messages()) == 3
+    assert len(store.list_messages(limit=2)) == 2
+
+
+# ---- tasks -------------------------------------------------------------------------------------
+
+
+def add_tasks(store: Store) -> None:
+    start(store, "INV-1")
+    start(store, "INV-2")
+    store.record(
+        RecordRequest(
+            snapshot=snapshot("INV-1", stage=Stage.agent),
+            tasks=[
+                TaskRequest(key="INV-1:call", kind="call_debtor", title="Call", detail={"n": 1}),
+                TaskRequest(key="INV-1:review", kind="review_dispute", title="Review"),
+            ],
+        )
+    )
+    store.record(
+        RecordRequest(
+            snapshot=snapshot("INV-2", stage=Stage.agent),
+            tasks=[TaskRequest(key="INV-2:call", kind="call_debtor", title="Call")],
+        )
+    )
+
+
+def test_complete_task_is_idempotent(store: Store) -> None:
+    add_tasks(store)
+    [task] = store.list_tasks(invoice_id="INV-2")
+
+    done = store.complete_task(task.id, actor="agent-ann", note="Promised to pay Friday")
+    again = store.complete_task(task.id, actor="agent-bob", note="second click")
+
+    assert done is not None
+    assert (done.status, done.completed_by, done.note) == (
+        "done",
+        "agent-ann",
+        "Promised to pay Friday",
+    )
+    assert done.completed_at is not None and done.completed_at.tzinfo is UTC
+    assert again == done
+    assert store.get_task(task.id) == done
+    assert store.complete_task("no-such-task", actor="agent-ann") is None
+    assert store.get_task("no-such-task") is None
+
+
+def test_list_tasks_filters(store: Store) -> None:
+    add_tasks(store)
+    [review] = store.list_tasks(kind="review_dispute")
+    store.complete_task(review.id, actor="agent-ann")
+
+    assert [t.task_key for t in store.list_tasks()] == ["INV-1:call", "INV-2:call"]
+    assert [t.task_key for t in store.list_tasks(status="done")] == ["INV-1:review"]
+    assert len(store.list_tasks(status=None)) == 3
+    assert [t.task_key for t in store.list_tasks(invoice_id="INV-1")] == ["INV-1:call"]
+    assert [t.task_key for t in store.list_tasks(kind="call_debtor", limit=1)] == ["INV-1:call"]
+    [call] = store.list_tasks(invoice_id="INV-1")
+    assert (call.customer_id, call.detail, call.status) == ("C-17", {"n": 1}, "open")
+
+
+def test_ping(store: Store) -> None:
+    store.ping()

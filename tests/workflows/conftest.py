@@ -1,0 +1,207 @@
+"""Journeys in the time-skipping environment, with same-name fake activities that record calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from workflows.journey import (
+    DELIVER_ACTIVITY,
+    RECORD_ACTIVITY,
+    InvoiceJourney,
+    journey_summary,
+    start_search_attributes,
+    workflow_id,
+)
+from workflows.models import (
+    ChannelOutcome,
+    Customer,
+    Invoice,
+    JourneyInput,
+    MessageRequest,
+    MessageResult,
+    RecordRequest,
+    TimelineEvent,
+)
+from workflows.policy import STANDARD_POLICY, Channel, Policy
+from workflows.sandbox import workflow_runner
+
+
+@dataclass
+class Sent:
+    """A message the journey asked for, at the (skipped) time it was asked."""
+
+    at: datetime
+    template: str
+    tone: str
+    channels: list[Channel]
+    outstanding: Decimal
+    request: MessageRequest
+
+
+@dataclass
+class FakeActivities:
+    sent: list[Sent] = field(default_factory=list)
+    records: list[RecordRequest] = field(default_factory=list)
+    bounce: set[Channel] = field(default_factory=set)
+
+    @activity.defn(name=DELIVER_ACTIVITY)
+    async def deliver_message(self, request: MessageRequest) -> MessageResult:
+        outcomes = []
+        for channel in request.channels:
+            if channel in self.bounce:
+                outcomes.append(
+                    ChannelOutcome(
+                        channel=channel, status="failed", reason="bounced", permanent=True
+                    )
+                )
+                continue
+            outcomes.append(ChannelOutcome(channel=channel, status="outbox"))
+            if not request.all_channels:
+                break
+        self.sent.append(
+            Sent(
+                request.at,
+                request.template,
+                request.tone.value,
+                [o.channel for o in outcomes if o.status == "outbox"],
+                request.outstanding,
+                request,
+            )
+        )
+        return MessageResult(outcomes=outcomes)
+
+    @activity.defn(name=RECORD_ACTIVITY)
+    async def record_journey(self, request: RecordRequest) -> None:
+        self.records.append(request)
+
+    @property
+    def events(self) -> list[TimelineEvent]:
+        seen: dict[str, TimelineEvent] = {}
+        for record in self.records:
+            for event in record.events:
+                seen.setdefault(event.key, event)
+        return list(seen.values())
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+    def tasks(self) -> list[str]:
+        return [t.kind for r in self.records for t in r.tasks]
+
+    @property
+    def templates(self) -> list[str]:
+        return [s.template for s in self.sent]
+
+
+@dataclass
+class Journeys:
+    env: WorkflowEnvironment
+    task_queue: str
+    fakes: FakeActivities
+    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
+
+    async def start(
+        self,
+        invoice_id: str = "INV-1",
+        *,
+        due_in: timedelta = timedelta(days=10),
+        policy: Policy = STANDARD_POLICY,
+        amount: str = "1250.00",
+        customer: dict[str, Any] | None = None,
+    ) -> WorkflowHandle[InvoiceJourney, Any]:
+        now = await self.env.get_current_time()
+        due_at = now + due_in
+        invoice_id = f"{self.task_queue}-{invoice_id}"  # unique in the shared environment
+        invoice = Invoice(
+            invoice_id=invoice_id,
+            amount=Decimal(amount),
+            currency="EUR",
+            issued_on=now.date(),
+            due_on=due_at.date(),
+            due_at=due_at,
+            payment_url=f"https://pay.example.com/{invoice_id}",
+            customer=Customer(
+                **{
+                    "id": "C-17",
+                    "name": "Bakkerij de Vries",
+                    "email": "ap@devries.example",
+                    "phone": "+31612345678",
+                    "locale": "nl",
+                    "timezone": "Europe/Amsterdam",
+                    "country": "NL",
+                    **(customer or {}),
+                }
+            ),
+        )
+        handle = await self.env.client.start_workflow(
+            InvoiceJourney.run,
+            JourneyInput(invoice=invoice, policy=policy, actor="test"),
+            id=workflow_id(invoice_id),
+            task_queue=self.task_queue,
+            search_attributes=start_search_attributes(invoice),
+            static_summary=journey_summary(invoice),
+        )
+        self.started.append(handle)
+        return handle
+
+    async def sleep(self, duration: timedelta) -> None:
+        await self.env.sleep(duration)
+
+    async def until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        step: timedelta = timedelta(hours=4),
+        limit: timedelta = timedelta(days=120),
+    ) -> None:
+        """Skip time in small steps until `condition` holds (send windows make exact days vary)."""
+        waited = timedelta(0)
+        while not condition():
+            if waited >= limit:
+                raise AssertionError(f"still not true after skipping {limit}")
+            await self.env.sleep(step)
+            waited += step
+
+    async def finish(self) -> None:
+        """End whatever a test left running: time skipping stalls on journeys with no worker."""
+        for handle in self.started:
+            try:
+                await handle.terminate("test finished")
+            except RPCError:
+                pass  # already closed
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def journeys(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[Journeys]:
+    fakes = FakeActivities()
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[InvoiceJourney],
+        activities=[fakes.deliver_message, fakes.record_journey],
+        workflow_runner=workflow_runner(),
+    ):
+        journeys = Journeys(time_skipping_env, task_queue, fakes)
+        try:
+            yield journeys
+        finally:
+            await journeys.finish()
+
+
+@pytest.fixture
+def fakes(journeys: Journeys) -> FakeActivities:
+    return journeys.fakes

@@ -1,0 +1,305 @@
+"""The journey in Temporal's time-skipping environment: the ladder, payments, disputes, pauses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from tests.workflows.conftest import FakeActivities, Journeys
+from workflows.journey import InvoiceJourney
+from workflows.models import (
+    Close,
+    DisputeOutcome,
+    OpenDispute,
+    Outcome,
+    Pause,
+    PaymentReceived,
+    ResolveDispute,
+    Resume,
+    Stage,
+    TaskCompleted,
+)
+from workflows.policy import Channel
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def pay(amount: str, reference: str) -> PaymentReceived:
+    return PaymentReceived(amount=Decimal(amount), reference=reference)
+
+
+async def test_standard_ladder_escalates_in_order_and_hands_over_at_60_days(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=10))
+    due = (await handle.query(InvoiceJourney.status)).due_on
+    result = await handle.result()
+
+    assert result.outcome == Outcome.handed_over
+    assert result.stage == Stage.handed_over
+    assert fakes.templates == [
+        "reminder_before_due",
+        "overdue_1",
+        "overdue_2",
+        "overdue_3",
+        "final_notice",
+    ]
+    assert [s.tone for s in fakes.sent] == ["friendly", "friendly", "neutral", "firm", "final"]
+    assert fakes.sent[2].channels == [Channel.email, Channel.sms]
+    for sent in fakes.sent:  # inside the debtor's send window, on a working day
+        local = sent.at.astimezone(AMSTERDAM)
+        assert local.weekday() < 5 and 9 <= local.hour < 17, local
+    assert fakes.tasks() == ["call_debtor", "hand_over"]
+    closed = next(e for e in fakes.events if e.kind == "closed")
+    assert (closed.at.astimezone(AMSTERDAM).date() - due).days >= 60
+    assert fakes.kinds()[0] == "journey_started"
+
+
+async def test_paid_after_second_reminder_stops_the_ladder_and_thanks(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    assert fakes.templates == ["reminder_before_due", "overdue_1"]
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+    result = await handle.result()
+
+    assert result.outcome == Outcome.paid and result.outstanding == 0
+    assert fakes.templates == ["reminder_before_due", "overdue_1", "thank_you"]
+    assert fakes.sent[-1].channels == [Channel.email]  # one thank-you, not one per channel
+
+
+async def test_partial_payment_lowers_the_amount_in_later_messages(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.signal(InvoiceJourney.payment_received, pay("250.00", "BANK-1"))
+    await journeys.until(lambda: len(fakes.sent) == 3)
+
+    assert fakes.sent[1].outstanding == Decimal("1250.00")
+    assert fakes.sent[2].template == "overdue_2"
+    assert fakes.sent[2].outstanding == Decimal("1000.00")
+    status = await handle.query(InvoiceJourney.status)
+    assert status.outstanding == Decimal("1000.00") and status.stage == Stage.reminding
+    await handle.signal(InvoiceJourney.payment_received, pay("1000.00", "BANK-2"))
+    assert (await handle.result()).outcome == Outcome.paid
+
+
+async def test_duplicate_payment_reference_counts_once(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=20))
+    for _ in range(3):
+        await handle.signal(InvoiceJourney.payment_received, pay("500.00", "BANK-1"))
+    await journeys.sleep(timedelta(hours=1))
+    status = await handle.query(InvoiceJourney.status)
+
+    assert status.outstanding == Decimal("750.00")
+    assert status.payments == ["BANK-1"]
+    assert fakes.kinds().count("payment") == 1
+
+
+async def test_overpayment_closes_paid_and_flags_the_surplus(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=20))
+    await handle.signal(InvoiceJourney.payment_received, pay("1300.00", "BANK-1"))
+    result = await handle.result()
+
+    assert result.outcome == Outcome.paid
+    assert "overpayment" in fakes.tasks()
+    assert fakes.templates == ["thank_you"]
+
+
+async def test_dispute_stops_chasing_creates_review_task_and_rejection_resumes(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    answer = await handle.execute_update(
+        InvoiceJourney.open_dispute, OpenDispute(reason="goods damaged")
+    )
+    assert answer.stage == Stage.disputed
+
+    await journeys.sleep(timedelta(days=20))  # past dispute_review_after (14 days)
+    assert len(fakes.sent) == 2, "nothing may be sent while the dispute is open"
+    assert fakes.tasks() == ["review_dispute"]
+    assert (await handle.query(InvoiceJourney.status)).stage == Stage.disputed
+
+    answer = await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    assert answer.stage == Stage.reminding
+    await journeys.until(lambda: len(fakes.sent) == 3)
+    assert fakes.templates[2] == "dispute_review"
+    # The ladder resumes shifted by the dispute: overdue_2 (due+7) comes about 20 days late.
+    status = await handle.query(InvoiceJourney.status)
+    assert status.next_action is not None and status.next_action.step == "overdue_2"
+    assert (status.next_action.at.date() - status.due_on).days >= 7 + 19
+
+
+async def test_dispute_upheld_closes_the_journey_cancelled(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="never ordered"))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.upheld)
+    )
+    result = await handle.result()
+
+    assert result.outcome == Outcome.cancelled
+    assert fakes.sent == []
+
+
+async def test_dispute_adjusted_sets_the_outstanding_amount(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(
+        InvoiceJourney.open_dispute, OpenDispute(reason="two items missing")
+    )
+    answer = await handle.execute_update(
+        InvoiceJourney.resolve_dispute,
+        ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00")),
+    )
+    assert answer.outstanding == Decimal("900.00")
+    await journeys.until(lambda: len(fakes.sent) == 4)
+
+    assert fakes.templates[2] == "dispute_review"
+    assert fakes.sent[2].request.extra == {"outcome": "adjusted"}
+    assert fakes.sent[3].template == "overdue_2"
+    assert fakes.sent[3].outstanding == Decimal("900.00")
+
+
+async def test_refused_commands_leave_the_journey_as_it_was(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+        )
+    assert "no open dispute" in str(refused.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(InvoiceJourney.resume, Resume())
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="wrong price"))
+    with pytest.raises(WorkflowUpdateFailedError) as again:
+        await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="twice"))
+    assert "already open" in str(again.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as too_much:
+        await handle.execute_update(
+            InvoiceJourney.resolve_dispute,
+            ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("5000")),
+        )
+    assert "more than the outstanding" in str(too_much.value.cause)
+    assert fakes.kinds().count("dispute_opened") == 1
+    await handle.execute_update(InvoiceJourney.cancel, Close(reason="credit note"))
+    assert (await handle.result()).outcome == Outcome.cancelled
+    with pytest.raises(Exception, match=r"(closed|completed|not found)"):
+        await handle.execute_update(InvoiceJourney.pause, Pause(reason="late"))
+
+
+async def test_pause_holds_every_step_and_resume_shifts_the_rest(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    answer = await handle.execute_update(InvoiceJourney.pause, Pause(reason="customer on holiday"))
+    assert answer.stage == Stage.paused
+    await journeys.sleep(timedelta(days=30))
+    assert len(fakes.sent) == 2
+
+    await handle.execute_update(InvoiceJourney.resume, Resume(reason="back"))
+    await journeys.sleep(timedelta(hours=1))
+    assert len(fakes.sent) == 2, "no burst of catch-up messages after a pause"
+    status = await handle.query(InvoiceJourney.status)
+    assert status.next_action is not None and status.next_action.step == "overdue_2"
+    assert (status.next_action.at.date() - status.due_on).days >= 7 + 29
+    await journeys.until(lambda: len(fakes.sent) == 4)
+    assert fakes.templates[2:4] == ["overdue_2", "overdue_3"]
+
+
+async def test_pause_until_resumes_by_itself(journeys: Journeys, fakes: FakeActivities) -> None:
+    handle = await journeys.start(due_in=timedelta(days=20))
+    now = await journeys.env.get_current_time()
+    await handle.execute_update(
+        InvoiceJourney.pause, Pause(reason="call back", until=now + timedelta(days=3))
+    )
+    await journeys.sleep(timedelta(days=4))
+    status = await handle.query(InvoiceJourney.status)
+    assert status.stage == Stage.scheduled
+    assert "resumed" in fakes.kinds()
+
+
+async def test_cancel_and_write_off_close_with_their_outcome(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    first = await journeys.start("INV-C", due_in=timedelta(days=5))
+    await first.execute_update(InvoiceJourney.cancel, Close(reason="credit note"))
+    second = await journeys.start("INV-W", due_in=timedelta(days=5))
+    await second.execute_update(InvoiceJourney.write_off, Close(reason="debtor bankrupt"))
+
+    assert (await first.result()).outcome == Outcome.cancelled
+    assert (await second.result()).outcome == Outcome.written_off
+    assert fakes.sent == []
+
+
+async def test_late_start_sends_one_catch_up_message(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    await journeys.start(due_in=timedelta(days=-20))  # due+1, +7 and +14 already passed
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    await journeys.sleep(timedelta(days=5))  # the next step, final_notice, is due+30
+
+    assert fakes.templates == ["overdue_3"]
+    skipped = next(e for e in fakes.events if e.kind == "steps_skipped")
+    assert skipped.detail["steps"] == ["before_due", "overdue_1", "overdue_2"]
+
+
+async def test_unreachable_debtor_becomes_a_task_not_a_silent_failure(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    fakes.bounce = {Channel.email}
+    await journeys.start(due_in=timedelta(days=5), customer={"phone": None})
+    await journeys.until(lambda: fakes.tasks().count("no_working_contact") == 2)
+    # The bounce made email unreachable; with no phone, overdue_1 is not even attempted.
+    assert [s.template for s in fakes.sent] == ["reminder_before_due"]
+
+
+async def test_email_bounce_falls_back_to_sms_for_the_thank_you(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    fakes.bounce = {Channel.email}
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+    await handle.result()
+    assert fakes.sent[-1].template == "thank_you"
+    assert fakes.sent[-1].channels == [Channel.sms]
+
+
+async def test_key_customer_gets_a_personal_call_before_any_message(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5), customer={"kind": "key"})
+    await journeys.sleep(timedelta(days=10))
+    assert fakes.sent == []
+    assert fakes.tasks() == ["personal_call"]
+    assert (await handle.query(InvoiceJourney.status)).stage == Stage.agent
+
+    await handle.signal(
+        InvoiceJourney.task_completed,
+        TaskCompleted(task_id="t1", kind="personal_call", note="will pay friday"),
+    )
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    # The call took the place of the early reminders: one catch-up message, not a burst.
+    assert fakes.templates == ["overdue_1"]
