@@ -72,12 +72,16 @@ async def start_journey(
         return False
 
 
+def unknown_invoice(invoice_id: str) -> Problem:
+    return Problem(
+        404, f"There is no invoice {invoice_id}; start its journey with POST /v1/invoices."
+    )
+
+
 async def _closed_problem(store: Store, invoice_id: str) -> Problem:
     row = await run_in_threadpool(store.get_invoice, invoice_id)
     if row is None:
-        return Problem(
-            404, f"There is no invoice {invoice_id}; start its journey with POST /v1/invoices."
-        )
+        return unknown_invoice(invoice_id)
     outcome = row.outcome.value if row.outcome else row.stage.value
     return Problem(
         409, f"The journey of invoice {invoice_id} is closed ({outcome}); nothing was changed."

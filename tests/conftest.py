@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from fake_providers import FakeProviders
 from temporal_client import DATA_CONVERTER
 from workflows.journey import SEARCH_ATTRIBUTES
 
@@ -63,6 +64,20 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fake_providers_server() -> Iterator[FakeProviders]:
+    """A fake SendGrid and Twilio on loopback: the real SDKs talk to it, never the internet."""
+    with FakeProviders() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_providers(fake_providers_server: FakeProviders) -> FakeProviders:
+    """The running fake, with nothing received and no failures queued."""
+    fake_providers_server.clear()
+    return fake_providers_server
 
 
 @pytest.fixture

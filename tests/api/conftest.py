@@ -1,0 +1,148 @@
+"""End to end: the API, a real Temporal dev server, a real worker, SQLite, and the providers' SDKs
+talking to the fake SendGrid and Twilio on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+
+import fake_providers as fake
+from activities.channels import build_senders
+from api.app import create_app
+from db.session import make_engine, make_sessionmaker, migrate
+from db.store import Store
+from fake_providers import FakeProviders
+from settings import Settings
+from worker import build_worker
+from workflows.policy import SHIPPED_POLICIES
+
+KEYS = {"integration": "int-secret", "agent": "agent-secret", "admin": "admin-secret"}
+
+
+@dataclass
+class System:
+    api: httpx.AsyncClient
+    env: WorkflowEnvironment
+    store: Store
+    providers: FakeProviders
+    task_queue: str
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {KEYS[role]}"}
+
+    async def post(self, path: str, body: dict[str, Any], role: str = "agent") -> httpx.Response:
+        return await self.api.post(path, json=body, headers=self.headers(role))
+
+    async def get(self, path: str, role: str = "agent") -> httpx.Response:
+        return await self.api.get(path, headers=self.headers(role))
+
+    async def invoice(self, invoice_id: str) -> dict[str, Any]:
+        response = await self.get(f"/v1/invoices/{invoice_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def until(
+        self, invoice_id: str, condition: Callable[[dict[str, Any]], bool], within: float = 30
+    ) -> dict[str, Any]:
+        """Poll the invoice view (real time passes here) until `condition` holds."""
+        deadline = time.monotonic() + within
+        while True:
+            view = await self.invoice(invoice_id)
+            if condition(view):
+                return view
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; the invoice is now {view}")
+            await asyncio.sleep(0.2)
+
+
+def invoice_body(
+    invoice_id: str, *, policy: str = "fast", due_in: float = 1, **customer: Any
+) -> dict[str, Any]:
+    due_at = datetime.now().astimezone() + timedelta(seconds=due_in)
+    return {
+        "invoice_id": invoice_id,
+        "amount": "1250.00",
+        "currency": "EUR",
+        "issued_on": due_at.date().isoformat(),
+        "due_on": due_at.date().isoformat(),
+        "due_at": due_at.isoformat(),
+        "payment_url": f"https://pay.example.com/{invoice_id}",
+        "policy": policy,
+        "customer": {
+            "id": f"C-{invoice_id}",
+            "name": "Bakkerij de Vries",
+            "email": "ap@devries.example",
+            "phone": "+31612345678",
+            "locale": "nl",
+            "timezone": "Europe/Amsterdam",
+            "country": "NL",
+            **customer,
+        },
+    }
+
+
+FAST_POLICY = {
+    "name": "fast",
+    "description": "A ladder in seconds, for tests.",
+    "send_window": None,
+    "dispute_review_after": "PT1H",
+    "steps": [
+        {"name": "overdue_1", "offset": "PT0S", "tone": "friendly", "channels": ["email"],
+         "template": "overdue_1"},
+        {"name": "overdue_2", "offset": "PT2S", "tone": "neutral", "channels": ["email", "sms"],
+         "template": "overdue_2"},
+        {"name": "final_notice", "offset": "PT1H", "tone": "final", "channels": ["email"],
+         "template": "final_notice"},
+        {"name": "hand_over", "offset": "PT2H", "action": "hand_over"},
+    ],
+}  # fmt: skip
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def system(
+    dev_server_env: WorkflowEnvironment,
+    fake_providers: FakeProviders,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[System]:
+    settings = Settings(
+        home=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'dunwell.db'}",
+        api_keys=",".join(f"{role}:{key}" for role, key in KEYS.items()),
+        task_queue=task_queue,
+        sendgrid_api_key=SecretStr(fake.SENDGRID_API_KEY),
+        sendgrid_base_url=fake_providers.base_url,
+        twilio_account_sid=fake.TWILIO_ACCOUNT_SID,
+        twilio_auth_token=SecretStr(fake.TWILIO_AUTH_TOKEN),
+        twilio_from="+3197010000000",
+        twilio_base_url=fake_providers.base_url,
+    )
+    migrate(settings.database)
+    store = Store(make_sessionmaker(make_engine(settings.database)))
+    store.ensure_shipped_policies(SHIPPED_POLICIES)
+    app = create_app(settings, temporal=dev_server_env.client, store=store)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = build_worker(
+            dev_server_env.client, store, build_senders(settings), task_queue, executor
+        )
+        async with worker, app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
+                system = System(api, dev_server_env, store, fake_providers, task_queue)
+                response = await system.api.put(
+                    "/v1/policies/fast", json=FAST_POLICY, headers=system.headers("admin")
+                )
+                assert response.status_code == 200, response.text
+                yield system

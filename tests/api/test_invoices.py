@@ -1,0 +1,239 @@
+"""Through the API against the real dev server and worker: what an integration and an agent see."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from temporalio.service import RPCError
+
+from tests.api.conftest import System, invoice_body
+from workflows.journey import workflow_id
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PROBLEM = "application/problem+json"
+
+
+def new_id() -> str:
+    return f"INV-{uuid.uuid4().hex[:10]}"
+
+
+def kinds(view: dict[str, Any]) -> list[str]:
+    return [e["kind"] for e in view["timeline"]]
+
+
+def messages(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["detail"] for e in view["timeline"] if e["kind"] == "message"]
+
+
+async def test_start_is_idempotent_and_conflicts_are_refused(system: System) -> None:
+    invoice_id = new_id()
+    body = invoice_body(invoice_id, due_in=3600)
+    first = await system.post("/v1/invoices", body, role="integration")
+    assert first.status_code == 201, first.text
+    assert first.json()["stage"] == "scheduled"
+    assert first.json()["outstanding"] == "1250.00"
+
+    again = await system.post("/v1/invoices", body, role="integration")
+    assert again.status_code == 200
+    assert again.json()["invoice_id"] == invoice_id
+
+    conflicting = await system.post("/v1/invoices", {**body, "amount": "99.00"}, role="integration")
+    assert conflicting.status_code == 409
+    assert conflicting.headers["content-type"] == PROBLEM
+    assert invoice_id in conflicting.json()["detail"]
+    assert (await system.invoice(invoice_id))["amount"] == "1250.00"
+
+
+async def test_rejected_input_leaves_nothing_behind(system: System) -> None:
+    invoice_id = new_id()
+    cases = [
+        ({"currency": "EUX"}, "currency"),
+        ({"amount": "12.345"}, "decimals"),
+        ({"amount": "-5.00"}, "amount"),
+        ({"policy": "no-such-policy"}, "no policy"),
+        ({"customer": {"id": "C-1", "name": "No contact"}}, "email or a phone"),
+        ({"customer": {"id": "C-1", "name": "x", "email": "a@b.nl", "timezone": "Mars/Olympus"}},
+         "time zone"),
+    ]  # fmt: skip
+    for change, words in cases:
+        response = await system.post(
+            "/v1/invoices", {**invoice_body(invoice_id), **change}, role="integration"
+        )
+        assert response.status_code == 422, (change, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert words in response.json()["detail"], response.json()["detail"]
+
+    assert (await system.get(f"/v1/invoices/{invoice_id}")).status_code == 404
+    with pytest.raises(RPCError):
+        await system.env.client.get_workflow_handle(workflow_id(invoice_id)).describe()
+
+
+async def test_authentication_and_roles(system: System) -> None:
+    body = invoice_body(new_id())
+    no_key = await system.api.post("/v1/invoices", json=body)
+    assert no_key.status_code == 401 and no_key.headers["content-type"] == PROBLEM
+    bad_key = await system.api.post(
+        "/v1/invoices", json=body, headers={"Authorization": "Bearer guess"}
+    )
+    assert bad_key.status_code == 401
+    wrong_role = await system.post("/v1/invoices", body, role="agent")
+    assert wrong_role.status_code == 403
+    assert "integration" in wrong_role.json()["detail"]
+    admin = await system.post("/v1/invoices", body, role="admin")
+    assert admin.status_code == 201
+
+
+async def test_unknown_invoice_and_unknown_route_are_404_problems(system: System) -> None:
+    missing = await system.get("/v1/invoices/INV-nope")
+    assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+    assert "POST /v1/invoices" in missing.json()["detail"]
+    dispute = await system.post("/v1/invoices/INV-nope/disputes", {"reason": "x"})
+    assert dispute.status_code == 404
+    route = await system.get("/v1/nothing-here")
+    assert route.status_code == 404 and route.headers["content-type"] == PROBLEM
+
+
+async def test_short_policy_runs_through_dispute_and_payments_to_paid(system: System) -> None:
+    invoice_id = new_id()
+    started = await system.post("/v1/invoices", invoice_body(invoice_id), role="integration")
+    assert started.status_code == 201, started.text
+
+    view = await system.until(invoice_id, lambda v: len(messages(v)) == 3)  # email, email+sms
+    assert [(m["template"], m["channel"]) for m in messages(view)] == [
+        ("overdue_1", "email"),
+        ("overdue_2", "email"),
+        ("overdue_2", "sms"),
+    ]
+    assert {m["status"] for m in messages(view)} == {"sent"}
+    assert view["next_action"]["step"] == "final_notice"
+    emails = [r for r in system.providers.received if r["provider"] == "sendgrid"]
+    assert len(emails) == 2 and invoice_id in str(emails[0])
+
+    disputed = await system.post(f"/v1/invoices/{invoice_id}/disputes", {"reason": "damaged"})
+    assert disputed.status_code == 200, disputed.text
+    assert disputed.json()["stage"] == "disputed"
+    assert (await system.invoice(invoice_id))["stage"] == "disputed"  # read your writes
+    twice = await system.post(f"/v1/invoices/{invoice_id}/disputes", {"reason": "again"})
+    assert twice.status_code == 409 and "already open" in twice.json()["detail"]
+
+    resolved = await system.post(
+        f"/v1/invoices/{invoice_id}/disputes/resolution", {"outcome": "rejected"}
+    )
+    assert resolved.json()["stage"] == "reminding"
+
+    payment = {"amount": "250.00", "reference": "BANK-1"}
+    accepted = await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
+    assert accepted.status_code == 202
+    await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
+    view = await system.until(invoice_id, lambda v: v["outstanding"] == "1000.00")
+    assert kinds(view).count("payment") == 1
+
+    rest = {"amount": "1000.00", "reference": "BANK-2"}
+    await system.post(f"/v1/invoices/{invoice_id}/payments", rest, "integration")
+    view = await system.until(
+        invoice_id, lambda v: v["stage"] == "paid" and "thank_you" in str(messages(v))
+    )
+    assert view["outcome"] == "paid" and view["outstanding"] == "0.00"
+    assert view["next_action"] is None
+    for kind in ("journey_started", "dispute_opened", "dispute_resolved", "payment", "closed"):
+        assert kind in kinds(view)
+    assert kinds(view)[0] == "journey_started"
+
+    late = await system.post(f"/v1/invoices/{invoice_id}/disputes", {"reason": "late"})
+    assert late.status_code == 409 and "closed (paid)" in late.json()["detail"]
+
+    # Operators find the journey in Temporal by customer, with its stage kept current.
+    query = f'CustomerId="C-{invoice_id}" AND JourneyStage="paid"'
+    found = [w.id async for w in system.env.client.list_workflows(query)]
+    assert found == [workflow_id(invoice_id)]
+
+
+async def test_validation_inside_the_journey_answers_422_or_409(system: System) -> None:
+    invoice_id = new_id()
+    await system.post("/v1/invoices", invoice_body(invoice_id, due_in=3600), "integration")
+    no_dispute = await system.post(
+        f"/v1/invoices/{invoice_id}/disputes/resolution", {"outcome": "rejected"}
+    )
+    assert no_dispute.status_code == 409 and "no open dispute" in no_dispute.json()["detail"]
+    await system.post(f"/v1/invoices/{invoice_id}/disputes", {"reason": "price"})
+    too_much = await system.post(
+        f"/v1/invoices/{invoice_id}/disputes/resolution",
+        {"outcome": "adjusted", "amount": "5000.00"},
+    )
+    assert too_much.status_code == 422 and "more than the outstanding" in too_much.json()["detail"]
+    missing_amount = await system.post(
+        f"/v1/invoices/{invoice_id}/disputes/resolution", {"outcome": "adjusted"}
+    )
+    assert missing_amount.status_code == 422
+    cancelled = await system.post(f"/v1/invoices/{invoice_id}/cancel", {"reason": "credit note"})
+    assert cancelled.json()["outcome"] == "cancelled"
+    resumed = await system.post(f"/v1/invoices/{invoice_id}/resume", {"reason": "x"})
+    assert resumed.status_code == 409
+
+
+async def test_pause_resume_and_write_off(system: System) -> None:
+    invoice_id = new_id()
+    await system.post("/v1/invoices", invoice_body(invoice_id, due_in=3600), "integration")
+    paused = await system.post(f"/v1/invoices/{invoice_id}/pause", {"reason": "holiday"})
+    assert paused.json()["stage"] == "paused"
+    assert (await system.invoice(invoice_id))["next_action"] is None
+    resumed = await system.post(f"/v1/invoices/{invoice_id}/resume", {"reason": "back"})
+    assert resumed.json()["stage"] == "scheduled"
+    written = await system.post(f"/v1/invoices/{invoice_id}/write-off", {"reason": "bankrupt"})
+    assert written.json()["outcome"] == "written_off"
+    view = await system.invoice(invoice_id)
+    assert [k for k in kinds(view) if k in ("paused", "resumed", "closed")] == [
+        "paused",
+        "resumed",
+        "closed",
+    ]
+    assert {e["actor"] for e in view["timeline"] if e["kind"] == "paused"} == {
+        "agent-key-" + __import__("hashlib").sha256(b"agent-secret").hexdigest()[:8]
+    }
+
+
+async def test_key_customer_call_task_and_customer_timeline(system: System) -> None:
+    invoice_id = new_id()
+    body = invoice_body(invoice_id, kind="key")
+    await system.post("/v1/invoices", body, "integration")
+    view = await system.until(invoice_id, lambda v: v["stage"] == "agent")
+    assert messages(view) == []
+    tasks = (await system.get(f"/v1/tasks?invoice_id={invoice_id}")).json()
+    assert [t["kind"] for t in tasks] == ["personal_call"]
+
+    done = await system.post(f"/v1/tasks/{tasks[0]['id']}/complete", {"note": "pays Friday"})
+    assert done.status_code == 200 and done.json()["status"] == "done"
+    view = await system.until(invoice_id, lambda v: len(messages(v)) >= 1)
+    assert (await system.get(f"/v1/tasks?invoice_id={invoice_id}")).json() == []
+
+    timeline = (await system.get(f"/v1/customers/C-{invoice_id}/timeline")).json()
+    assert timeline["events"][0]["kind"] == "journey_started"
+    assert {e["invoice_id"] for e in timeline["events"]} == {invoice_id}
+    listed = (await system.get(f"/v1/invoices?customer_id=C-{invoice_id}")).json()
+    assert [i["invoice_id"] for i in listed["items"]] == [invoice_id]
+
+
+async def test_policies_are_versioned_and_validated(system: System) -> None:
+    names = [p["name"] for p in (await system.get("/v1/policies")).json()]
+    assert {"standard", "demo", "fast"} <= set(names)
+    standard = (await system.get("/v1/policies/standard")).json()
+    assert [s["offset"] for s in standard["steps"]][:2] == ["-P3D", "P1D"]
+
+    edited = {**standard, "description": "edited"}
+    put = await system.api.put(
+        "/v1/policies/standard", json=edited, headers=system.headers("admin")
+    )
+    assert put.status_code == 200 and put.json()["version"] == standard["version"] + 1
+    agent = await system.api.put(
+        "/v1/policies/standard", json=edited, headers=system.headers("agent")
+    )
+    assert agent.status_code == 403
+
+    broken = {**standard, "steps": [{**standard["steps"][0], "template": "nope"}]}
+    refused = await system.api.put(
+        "/v1/policies/standard", json=broken, headers=system.headers("admin")
+    )
+    assert refused.status_code == 422 and "nope" in refused.json()["detail"]
