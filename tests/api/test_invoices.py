@@ -49,7 +49,7 @@ async def test_start_is_idempotent_and_conflicts_are_refused(system: System) -> 
 
 async def test_rejected_input_leaves_nothing_behind(system: System) -> None:
     invoice_id = new_id()
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"currency": "EUX"}, "currency"),
         ({"amount": "12.345"}, "decimals"),
         ({"amount": "-5.00"}, "amount"),
