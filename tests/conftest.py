@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from fake_providers import FakeProviders
@@ -29,6 +30,18 @@ def _binary(name: str) -> str:
     return found
 
 
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server knows only the search attributes it is told about."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server: a 60-day journey in well under a second."""
@@ -36,14 +49,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
         test_server_existing_path=_binary("temporal-test-server"),
     )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -135,7 +135,6 @@ class InvoiceJourney:
         self._sa_stage: str | None = Stage.scheduled.value
         self._sa_outstanding: float | None = float(input.invoice.amount)
         self._sa_next: datetime | None = None
-        self._started = False
 
     # ---- the journey ---------------------------------------------------------------------------
 
@@ -151,7 +150,6 @@ class InvoiceJourney:
             due_on=self._invoice.due_on.isoformat(),
         )
         await self._flush(first=True)
-        self._started = True
         if self._customer.kind == "key":
             self._hold(_HOLD_CALL)
             self._task(

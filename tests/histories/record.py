@@ -1,0 +1,89 @@
+"""Record the stored histories that the replay test checks new workflow code against.
+
+Run `python -m tests.histories.record` only when histories for a *new* workflow version are
+wanted; the files already here stand for journeys running in production and must keep replaying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.worker import Worker
+
+from tests.conftest import _binary
+from tests.workflows.conftest import FakeActivities, Journeys
+from workflows.journey import InvoiceJourney
+from workflows.models import DisputeOutcome, OpenDispute, PaymentReceived, ResolveDispute
+from workflows.sandbox import workflow_runner
+
+HERE = Path(__file__).parent
+
+
+async def _standard_ladder(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    handle = await journeys.start("ladder", due_in=timedelta(days=10))
+    await handle.result()
+    return handle
+
+
+async def _dispute_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    fakes = journeys.fakes
+    handle = await journeys.start("dispute-paid", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    await journeys.sleep(timedelta(days=15))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute,
+        ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("1000.00")),
+    )
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("400"), reference="B-1")
+    )
+    await journeys.until(lambda: len(fakes.sent) >= 4)
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("600"), reference="B-2")
+    )
+    await handle.result()
+    return handle
+
+
+async def main() -> None:
+    from temporalio.testing import WorkflowEnvironment
+
+    from temporal_client import DATA_CONVERTER
+    from tests.conftest import register_search_attributes
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=_binary("temporal-test-server")
+    )
+    try:
+        await register_search_attributes(env.client)
+        for name, scenario in (
+            ("standard_ladder", _standard_ladder),
+            ("dispute_adjusted_then_paid", _dispute_then_paid),
+        ):
+            fakes = FakeActivities()
+            queue = f"record-{name}"
+            async with Worker(
+                env.client,
+                task_queue=queue,
+                workflows=[InvoiceJourney],
+                activities=[fakes.deliver_message, fakes.record_journey],
+                workflow_runner=workflow_runner(),
+            ):
+                handle = await scenario(Journeys(env, queue, fakes))
+                history = await handle.fetch_history()
+            path = HERE / f"{name}.json"
+            path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+            print(f"{path.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
