@@ -4,6 +4,7 @@ is already running."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ async def test_stored_history_replays(path: Path) -> None:
         data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
-    history = WorkflowHistory.from_json(f"invoice-{path.stem}", path.read_text())
+    text = await asyncio.to_thread(path.read_text)
+    history = WorkflowHistory.from_json(f"invoice-{path.stem}", text)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
