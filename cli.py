@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         level=get_settings().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     {"dev": _dev, "worker": _worker, "api": _api, "migrate": _migrate}[args.command]()
 
 

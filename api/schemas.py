@@ -268,3 +268,20 @@ class CustomerTimelineOut(BaseModel):
     events: list[CustomerTimelineEventOut]
     limit: int
     offset: int
+
+
+class MessageOut(BaseModel):
+    """A message as it was sent, or held in the local outbox (`status` outbox: not delivered)."""
+
+    key: str
+    channel: Channel
+    template: str
+    tone: str
+    locale: str
+    recipient: str
+    status: str
+    subject: str | None
+    body: str | None
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None

@@ -18,6 +18,7 @@ from api.schemas import (
     InvoiceIn,
     InvoiceList,
     InvoiceOut,
+    MessageOut,
     PaymentIn,
     ResolutionIn,
     TimelineEventOut,
@@ -133,6 +134,14 @@ async def get_invoice(invoice_id: str, actor: AnyRole, store: StoreDep) -> Invoi
     """Stage, outcome, amounts, next action and timeline of one journey."""
     row = await _known(store, invoice_id)
     return await run_in_threadpool(invoice_out, row, store)
+
+
+@router.get("/{invoice_id}/messages", response_model=list[MessageOut], responses=_PROBLEMS)
+async def list_messages(invoice_id: str, actor: AnyRole, store: StoreDep) -> list[MessageOut]:
+    """Every message of the journey, oldest first, with its text and delivery status."""
+    await _known(store, invoice_id)
+    rows = await run_in_threadpool(store.list_messages, invoice_id, 1000)
+    return [MessageOut.model_validate(m, from_attributes=True) for m in reversed(rows)]
 
 
 @router.post(

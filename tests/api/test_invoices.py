@@ -20,6 +20,10 @@ def new_id() -> str:
     return f"INV-{uuid.uuid4().hex[:10]}"
 
 
+def body_link(invoice_id: str) -> str:
+    return f"https://pay.example.com/{invoice_id}"
+
+
 def kinds(view: dict[str, Any]) -> list[str]:
     return [e["kind"] for e in view["timeline"]]
 
@@ -111,6 +115,13 @@ async def test_short_policy_runs_through_dispute_and_payments_to_paid(system: Sy
     assert view["next_action"]["step"] == "final_notice"
     emails = [r for r in system.providers.received if r["provider"] == "sendgrid"]
     assert len(emails) == 2 and invoice_id in str(emails[0])
+    sent = (await system.get(f"/v1/invoices/{invoice_id}/messages")).json()
+    assert [(m["template"], m["channel"], m["status"]) for m in sent] == [
+        ("overdue_1", "email", "sent"),
+        ("overdue_2", "email", "sent"),
+        ("overdue_2", "sms", "sent"),
+    ]
+    assert "€ 1.250,00" in sent[0]["body"] and body_link(invoice_id) in sent[0]["body"]
 
     disputed = await system.post(f"/v1/invoices/{invoice_id}/disputes", {"reason": "damaged"})
     assert disputed.status_code == 200, disputed.text

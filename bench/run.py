@@ -1,0 +1,165 @@
+"""One bench run: start throughput, dispute latency, history size; one line per figure."""
+
+from __future__ import annotations
+
+import pstats
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.history import STEPS, measure_histories
+from bench.measure import dispute_latency, more_journeys, start_throughput
+from bench.report import figure, median, note, percentile, rates
+from bench.system import ACTIVITY_THREADS, running_system, temporal_version
+
+START_RATIO_TARGET = 0.8
+DISPUTE_RATIO_TARGET = 2.0
+EVENTS_PER_STEP_TARGET = 15.0
+
+
+@dataclass
+class Options:
+    journeys: int
+    concurrency: int
+    disputes: int
+    rounds: int
+    profile_api: Path | None = None
+    probe_api: bool = False
+    worker_mode: str = "inline"
+
+
+async def run(options: Options) -> None:
+    began = time.perf_counter()
+    n, c = options.journeys, options.concurrency
+    print(
+        f"dunwell bench: {n} journeys per start round, {c} concurrent, {options.rounds} round(s) "
+        f"per path, {options.disputes} disputes per path",
+        flush=True,
+    )
+    async with running_system(
+        c,
+        worker_mode=options.worker_mode,
+        profile_api=options.profile_api,
+        probe_api=options.probe_api,
+    ) as system:
+        worker = (
+            "worker in this process"
+            if system.worker_mode == "inline"
+            else "worker in a child process (`-m cli worker`)"
+        )
+        print(
+            f"setup: {temporal_version().splitlines()[0]}, dev server storage: in memory "
+            f"(no --db-filename); {worker} (build_worker: real activities, outbox senders, "
+            f"{ACTIVITY_THREADS} activity threads); read model: SQLite (WAL) in a temp dir; "
+            f"API: `{' '.join(system.api_command[1:])}` (uvicorn) in a child process on "
+            f"{system.api_url}, driven over HTTP by httpx",
+            flush=True,
+        )
+
+        note("measuring start throughput")
+        starts = await start_throughput(system, n, c, options.rounds)
+        raw, api = max(starts.raw), max(starts.api)
+        how = f"best of {len(starts.raw)}" if len(starts.raw) > 1 else "1 round"
+        figure(
+            f"start via raw client: {raw:.1f} journeys/s ({n} journeys, {c} concurrent; {how}: "
+            f"{rates(starts.raw)})"
+        )
+        figure(
+            f"start via API: {api:.1f} journeys/s ({n} journeys, {c} concurrent; {how}: "
+            f"{rates(starts.api)})"
+        )
+        for kind in ("raw", "api"):
+            cpu = {k: median([r[k] for r in starts.cpu[kind]]) for k in starts.cpu[kind][0]}
+            parts = {
+                "bench process (client"
+                + (", worker)" if system.worker_mode == "inline" else ")"): cpu["bench"],
+                "API process": cpu["api"],
+                "worker process": cpu["worker"],
+                "dev server": cpu["temporal"],
+            }
+            used = ", ".join(
+                f"{name} {ms:.1f} ms"
+                for name, ms in parts.items()
+                if ms or name != "worker process"
+            )
+            print(
+                f"  {kind} rounds, CPU per journey (median; from the first start until the worker "
+                f"recorded the last): {used}; worker caught up "
+                f"{rates(starts.settle[kind])} s after the last start",
+                flush=True,
+            )
+        ratio = api / raw
+        median_ratio = median(starts.api) / median(starts.raw)
+        figure(
+            f"start ratio (API/raw): {ratio:.2f} (target >= {START_RATIO_TARGET}; best of each; "
+            f"median ratio {median_ratio:.2f}; rounds in order {','.join(starts.order)})",
+            met=ratio >= START_RATIO_TARGET,
+        )
+
+        d = options.disputes
+        api_ids, raw_ids = starts.api_ids, starts.raw_ids
+        need = d + 3
+        if len(api_ids) < need:
+            api_ids += await more_journeys(system, "api", "spare-api", need - len(api_ids), c)
+        if len(raw_ids) < need:
+            raw_ids += await more_journeys(system, "raw", "spare-raw", need - len(raw_ids), c)
+        note("measuring dispute latency")
+        api_lat, raw_lat = await dispute_latency(system, d, api_ids, raw_ids)
+        ms = 1000
+        a50, a99 = percentile(api_lat, 50) * ms, percentile(api_lat, 99) * ms
+        r50, r99 = percentile(raw_lat, 50) * ms, percentile(raw_lat, 99) * ms
+        figure(
+            f"dispute via raw client: p50 {r50:.1f} ms, p99 {r99:.1f} ms ({d} updates, sequential)"
+        )
+        figure(f"dispute via API: p50 {a50:.1f} ms, p99 {a99:.1f} ms ({d} requests, sequential)")
+        figure(
+            f"dispute p50 ratio (API/raw): {a50 / r50:.2f} (target <= {DISPUTE_RATIO_TARGET})",
+            met=a50 / r50 <= DISPUTE_RATIO_TARGET,
+        )
+        figure(
+            f"dispute p99 ratio (API/raw): {a99 / r99:.2f} (target <= {DISPUTE_RATIO_TARGET})",
+            met=a99 / r99 <= DISPUTE_RATIO_TARGET,
+        )
+
+        note("measuring history size (time-skipping server, real worker)")
+        standard, disputed = await measure_histories(system.store, system.settings)
+    figure(
+        f"history events: {standard.events} for {STEPS} steps ({standard.per_step:.1f} per step; "
+        f"target <= {EVENTS_PER_STEP_TARGET:.0f}; standard policy to {standard.outcome}; "
+        f"{standard.breakdown()})",
+        met=standard.per_step <= EVENTS_PER_STEP_TARGET,
+    )
+    figure(
+        f"history events with a dispute: {disputed.events} for {STEPS} steps "
+        f"({disputed.per_step:.1f} per step; information; {disputed.note}; to {disputed.outcome}; "
+        f"{disputed.breakdown()})"
+    )
+    if system.probe is not None:
+        _print_probe(system.probe)
+    if options.profile_api is not None:
+        _print_profile(options.profile_api)
+    print(f"bench finished in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def _print_probe(probe: dict[str, Any]) -> None:
+    """The API process's own account of where a request's time goes (`bench.api_probe`)."""
+    print(
+        f"API probe (whole API process, warm-up included): CPU {probe['cpu_user_s']:.1f} s user "
+        f"+ {probe['cpu_system_s']:.1f} s system in {probe['wall_s']:.0f} s wall"
+    )
+    for name, p in probe["phases"].items():
+        print(
+            f"  {name}: {p['count']} x, mean {p['mean_ms']:.2f} ms, p50 {p['p50_ms']:.2f} ms, "
+            f"p99 {p['p99_ms']:.2f} ms, total {p['total_s']:.2f} s"
+        )
+
+
+def _print_profile(path: Path) -> None:
+    if not path.exists():
+        note(f"no API profile was written to {path}")
+        return
+    print(f"API profile (cProfile, whole API process) in {path}; top by internal time:")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
