@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api import problems
 from api.auth import parse_keys
+from api.policy_cache import PolicyCache
 from api.routes import customers, invoices, policies, tasks
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
@@ -46,6 +47,7 @@ def create_app(
         app.state.settings = settings
         app.state.api_keys = api_keys
         app.state.store = store or Store(make_sessionmaker(make_engine(settings.database)))
+        app.state.policies = PolicyCache(app.state.store)
         app.state.temporal = temporal or await _connect_with_patience(settings)
         if not api_keys:
             log.warning("DUNWELL_API_KEYS is empty: every request will be refused with 401")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,37 +10,46 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.auth import Actor, ApiKey, Role, authenticate
+from api.policy_cache import PolicyCache
 from api.problems import Problem
 from db.store import Store
 from settings import Settings
 
 
-def _store(request: Request) -> Store:
+# Dependencies are `async def` on purpose: FastAPI runs sync ones in a thread, a hop per request
+# that costs more than the work they do.
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _temporal(request: Request) -> Client:
+async def _temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
+async def _policies(request: Request) -> PolicyCache:
+    policies: PolicyCache = request.app.state.policies
+    return policies
+
+
 StoreDep = Annotated[Store, Depends(_store)]
+Policies = Annotated[PolicyCache, Depends(_policies)]
 TemporalClient = Annotated[Client, Depends(_temporal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from DUNWELL_API_KEYS")
 
 
-def require(*roles: Role) -> Callable[..., Actor]:
+def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
     """A dependency admitting a valid key of one of `roles` (admin always; none listed: any key)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Actor:

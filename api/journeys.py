@@ -72,6 +72,17 @@ async def start_journey(
         return False
 
 
+async def exists(client: Client, invoice_id: str) -> bool:
+    """Whether Temporal has a journey for this invoice (running or closed)."""
+    try:
+        await client.get_workflow_handle(workflow_id(invoice_id)).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 def unknown_invoice(invoice_id: str) -> Problem:
     return Problem(
         404, f"There is no invoice {invoice_id}; start its journey with POST /v1/invoices."

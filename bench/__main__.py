@@ -23,9 +23,10 @@ import sys
 import traceback
 from pathlib import Path
 
+from bench.api_probe import EXPERIMENTS
 from bench.run import Options, run
 
-DEFAULTS = {"journeys": 300, "concurrency": 32, "disputes": 100, "rounds": 3}
+DEFAULTS = {"journeys": 300, "concurrency": 32, "disputes": 100, "rounds": 2}
 QUICK = {"journeys": 20, "concurrency": 8, "disputes": 5, "rounds": 1}
 
 
@@ -35,7 +36,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--concurrency", type=int, help="concurrent clients (default 32)")
     parser.add_argument("--disputes", type=int, help="disputes per path (default 100)")
     parser.add_argument(
-        "--rounds", type=int, help="start rounds per path, ABBA-interleaved; best kept (default 3)"
+        "--rounds", type=int, help="start rounds per path, ABBA-interleaved; best kept (default 2)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="small numbers for a smoke run (20, 8, 5, 1 round)"
@@ -52,10 +53,17 @@ def parse(argv: list[str] | None = None) -> Options:
         help="run the API with timers around its request phases (bench.api_probe) and print them",
     )
     parser.add_argument(
+        "--try",
+        dest="experiments",
+        metavar="CHANGES",
+        help="with --probe-api: try changes to the API in its process only, comma-separated: "
+        + ", ".join(EXPERIMENTS),
+    )
+    parser.add_argument(
         "--worker",
-        choices=("inline", "process"),
-        default="inline",
-        help="run the worker in this process (inline, default) or as `python -m cli worker`",
+        choices=("process", "inline"),
+        default="process",
+        help="run the worker as `python -m cli worker` (process, default) or in this process",
     )
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
@@ -63,9 +71,12 @@ def parse(argv: list[str] | None = None) -> Options:
     for name, value in values.items():
         if value < 1:
             parser.error(f"--{name} must be at least 1")
-    return Options(
-        **values, profile_api=args.profile_api, probe_api=args.probe_api, worker_mode=args.worker
-    )
+    if args.experiments:
+        unknown = set(args.experiments.split(",")) - set(EXPERIMENTS)
+        if unknown:
+            parser.error(f"unknown changes {', '.join(sorted(unknown))}")
+    probe = (args.experiments or "") if args.probe_api or args.experiments else None
+    return Options(**values, profile_api=args.profile_api, probe_api=probe, worker_mode=args.worker)
 
 
 def main(argv: list[str] | None = None) -> None:

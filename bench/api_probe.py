@@ -23,6 +23,7 @@ from typing import Any
 _samples: dict[str, list[float]] = defaultdict(list)
 _lock = threading.Lock()
 _began = time.perf_counter()
+_tried: list[str] = []
 
 
 def _add(name: str, seconds: float) -> None:
@@ -113,6 +114,7 @@ def _summary() -> dict[str, Any]:
             "total_s": sum(ordered),
         }
     return {
+        "experiments": _tried,
         "cpu_user_s": usage.ru_utime,
         "cpu_system_s": usage.ru_stime,
         "wall_s": time.perf_counter() - _began,
@@ -127,25 +129,121 @@ def _dump() -> None:
             json.dump(_summary(), out, indent=1)
 
 
+# ---- what-if experiments: $DUNWELL_BENCH_PROBE_TRY, comma-separated ---------------------------
+# Each stands for a change to the application, tried here by patching the running process only.
+EXPERIMENTS = {
+    "async_deps": "the small dependencies (store, client, settings, API-key check) as `async def`, "
+    "so FastAPI calls them inline instead of in its thread pool",
+    "policy_cache": "policies cached in memory (the policy lookup skips SQLite and validation)",
+    "no_invoice_write": "no SQLite write in the start request (the answer is built from the "
+    "invoice; the worker's first recording creates the row)",
+}
+
+
+def _async_deps() -> None:
+    """Rebind the `Depends` of api.deps to async wrappers, before any route is declared."""
+    import typing
+
+    from fastapi import params
+
+    import api.deps
+
+    aliases = ("StoreDep", "TemporalClient", "SettingsDep", "AnyRole", "Integration", "Agent")
+    for alias in aliases:
+        for meta in typing.get_args(getattr(api.deps, alias))[1:]:
+            if isinstance(meta, params.Depends) and meta.dependency is not None:
+                sync = meta.dependency
+
+                @functools.wraps(sync)
+                async def inline(*args: Any, __sync: Any = sync, **kwargs: Any) -> Any:
+                    return __sync(*args, **kwargs)
+
+                object.__setattr__(meta, "dependency", inline)
+
+
+def _policy_cache() -> None:
+    import db.store
+
+    original = db.store.Store.get_policy
+    cache: dict[str, Any] = {}
+
+    def get_policy(self: Any, name: str) -> Any:
+        if name not in cache:
+            cache[name] = original(self, name)
+        return cache[name]
+
+    db.store.Store.get_policy = get_policy  # type: ignore[method-assign]
+
+
+def _no_invoice_write() -> None:
+    from datetime import UTC, datetime
+
+    import db.store
+    from workflows.models import Stage
+
+    def ensure_invoice(
+        self: Any, invoice: Any, fingerprint: str, policy_name: str, policy_version: int
+    ) -> Any:
+        now = datetime.now(UTC)
+        view = db.store.InvoiceView(
+            invoice_id=invoice.invoice_id,
+            customer_id=invoice.customer.id,
+            stage=Stage.scheduled,
+            outcome=None,
+            amount=invoice.amount,
+            outstanding=invoice.amount,
+            currency=invoice.currency,
+            due_on=invoice.due_on,
+            next_action=None,
+            policy_name=policy_name,
+            policy_version=policy_version,
+            fingerprint=fingerprint,
+            invoice=invoice,
+            created_at=now,
+            updated_at=now,
+        )
+        return view, True
+
+    db.store.Store.ensure_invoice = ensure_invoice  # type: ignore[method-assign]
+
+
+def _experiments() -> list[str]:
+    tried = [t for t in os.environ.get("DUNWELL_BENCH_PROBE_TRY", "").split(",") if t]
+    unknown = set(tried) - set(EXPERIMENTS)
+    if unknown:
+        raise SystemExit(f"unknown experiments {sorted(unknown)}; known: {sorted(EXPERIMENTS)}")
+    patches = {
+        "async_deps": _async_deps,
+        "policy_cache": _policy_cache,
+        "no_invoice_write": _no_invoice_write,
+    }
+    for name in tried:
+        patches[name]()
+    return tried
+
+
 def install() -> None:
+    tried = _experiments()  # first: the dependencies must be patched before routes exist
     import api.app
     import api.journeys
     import api.routes.invoices as invoices
     import db.store
     from api.schemas import InvoiceIn
 
-    store = db.store.Store
-    store.get_policy = _sync("store.get_policy", store.get_policy)  # type: ignore[method-assign]
-    store.ensure_invoice = _sync("store.ensure_invoice", store.ensure_invoice)  # type: ignore[method-assign]
-    store.get_invoice = _sync("store.get_invoice", store.get_invoice)  # type: ignore[method-assign]
-    InvoiceIn.to_invoice = _sync("InvoiceIn.to_invoice", InvoiceIn.to_invoice)  # type: ignore[method-assign]
-    api.journeys.fingerprint = _sync("fingerprint", api.journeys.fingerprint)
-    api.journeys.start_journey = _async(
-        "start_journey (Temporal start_workflow)", api.journeys.start_journey
-    )
-    api.journeys.update = _async("journeys.update (Temporal execute_update)", api.journeys.update)
-    invoices.invoice_out = _sync("invoice_out", invoices.invoice_out)
-    invoices.run_in_threadpool = _threadpool(invoices.run_in_threadpool)  # type: ignore[assignment]
+    timers: list[tuple[Any, str, str, Callable[..., Any]]] = [
+        (db.store.Store, "get_policy", "store.get_policy", _sync),
+        (db.store.Store, "ensure_invoice", "store.ensure_invoice", _sync),
+        (db.store.Store, "get_invoice", "store.get_invoice", _sync),
+        (InvoiceIn, "to_invoice", "InvoiceIn.to_invoice", _sync),
+        (api.journeys, "fingerprint", "fingerprint", _sync),
+        (api.journeys, "start_journey", "start_journey (Temporal start_workflow)", _async),
+        (api.journeys, "update", "journeys.update (Temporal execute_update)", _async),
+        (invoices, "invoice_out", "invoice_out", _sync),
+    ]
+    for owner, attribute, label, timer in timers:
+        setattr(owner, attribute, timer(label, getattr(owner, attribute)))
+    pool = "run_in_threadpool"
+    setattr(invoices, pool, _threadpool(getattr(invoices, pool)))
 
     create_app = api.app.create_app
 
@@ -155,7 +253,9 @@ def install() -> None:
         app.add_middleware(_RequestTimer)
         return app
 
-    api.app.create_app = timed_create_app  # type: ignore[assignment]
+    factory = "create_app"
+    setattr(api.app, factory, timed_create_app)
+    _tried.extend(tried)
     atexit.register(_dump)
 
 

@@ -20,6 +20,9 @@ from workflows.policy import STANDARD_POLICY, Policy
 
 T = TypeVar("T")
 
+DISPUTE_WARM_UP = 3
+"""Disputes per path before the counted ones."""
+
 DUE_IN = timedelta(days=365)
 """Far enough ahead that no step falls due while we measure: each journey records its start and
 sets a timer, nothing more."""
@@ -108,10 +111,9 @@ class StartRounds:
     raw: list[float]
     api: list[float]
     order: list[str]
-    raw_ids: list[str]
-    api_ids: list[str]
     cpu: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {"raw": [], "api": []})
-    """Per round, CPU ms per journey by process while the round ran (bench, api, temporal)."""
+    """Per round, CPU ms per journey of each process (bench, api, worker, temporal), from the
+    first start until the worker had recorded every journey of the round."""
     settle: dict[str, list[float]] = field(default_factory=lambda: {"raw": [], "api": []})
     """Per round, seconds the worker still needed after the last start had been answered."""
 
@@ -127,7 +129,7 @@ async def start_throughput(
     flat: list[str] = []
     for r in range(rounds):
         flat += ["raw", "api"] if r % 2 == 0 else ["api", "raw"]
-    result = StartRounds(raw=[], api=[], order=flat, raw_ids=[], api_ids=[])
+    result = StartRounds(raw=[], api=[], order=flat)
 
     # Warm-up, not counted: connections, the API's first requests, the worker's first runs.
     warm = max(concurrency, 8)
@@ -137,14 +139,11 @@ async def start_throughput(
     for r, kind in enumerate(flat):
         prefix = f"{kind}-{r:02d}"
         before = system.cpu.read()
-        seconds, ids, settle = await _start_round(
-            system, policy, kind, prefix, journeys, concurrency
-        )
+        seconds, _, settle = await _start_round(system, policy, kind, prefix, journeys, concurrency)
         used = {k: v - before[k] for k, v in system.cpu.read().items()}
         result.cpu[kind].append({k: 1000 * v / journeys for k, v in used.items()})
         result.settle[kind].append(settle)
         (result.raw if kind == "raw" else result.api).append(journeys / seconds)
-        (result.raw_ids if kind == "raw" else result.api_ids).extend(ids)
     return result
 
 
@@ -205,7 +204,7 @@ async def dispute_latency(
 ) -> tuple[list[float], list[float]]:
     """Sequential, alternating API and raw (which goes first swaps every pair), each on a journey
     of its own that is settled and waiting on its timer. A few of each first, not counted."""
-    warm = 3
+    warm = DISPUTE_WARM_UP
     if len(api_ids) < count + warm or len(raw_ids) < count + warm:
         raise RuntimeError("not enough started journeys for the disputes")
     for i in range(warm):

@@ -5,11 +5,19 @@ from __future__ import annotations
 import pstats
 import time
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from bench.api_probe import EXPERIMENTS
 from bench.history import STEPS, measure_histories
-from bench.measure import dispute_latency, more_journeys, start_throughput
+from bench.measure import (
+    DISPUTE_WARM_UP,
+    StartRounds,
+    dispute_latency,
+    more_journeys,
+    start_throughput,
+)
 from bench.report import figure, median, note, percentile, rates
 from bench.system import ACTIVITY_THREADS, running_system, temporal_version
 
@@ -25,8 +33,8 @@ class Options:
     disputes: int
     rounds: int
     profile_api: Path | None = None
-    probe_api: bool = False
-    worker_mode: str = "inline"
+    probe_api: str | None = None
+    worker_mode: str = "process"
 
 
 async def run(options: Options) -> None:
@@ -44,16 +52,19 @@ async def run(options: Options) -> None:
         probe_api=options.probe_api,
     ) as system:
         worker = (
-            "worker in this process"
+            "in this process"
             if system.worker_mode == "inline"
-            else "worker in a child process (`-m cli worker`)"
+            else "in a child process (`python -m cli worker`)"
         )
+        http = "httptools" if find_spec("httptools") else "h11"
+        loop = "uvloop" if find_spec("uvloop") else "asyncio"
         print(
-            f"setup: {temporal_version().splitlines()[0]}, dev server storage: in memory "
-            f"(no --db-filename); {worker} (build_worker: real activities, outbox senders, "
-            f"{ACTIVITY_THREADS} activity threads); read model: SQLite (WAL) in a temp dir; "
-            f"API: `{' '.join(system.api_command[1:])}` (uvicorn) in a child process on "
-            f"{system.api_url}, driven over HTTP by httpx",
+            f"setup: {temporal_version().splitlines()[0]}; dev server storage: in memory "
+            f"(no --db-filename); worker {worker}: build_worker, real activities, outbox senders "
+            f"(no provider credentials), {ACTIVITY_THREADS} activity threads; read model: SQLite "
+            f"(WAL) in a temp dir; API: `python {' '.join(system.api_command[1:])}` (uvicorn, "
+            f"{http} + {loop}) in a child process on {system.api_url}, driven over real HTTP by "
+            f"httpx.AsyncClient; raw starts and updates from this process with their own client",
             flush=True,
         )
 
@@ -70,25 +81,7 @@ async def run(options: Options) -> None:
             f"{rates(starts.api)})"
         )
         for kind in ("raw", "api"):
-            cpu = {k: median([r[k] for r in starts.cpu[kind]]) for k in starts.cpu[kind][0]}
-            parts = {
-                "bench process (client"
-                + (", worker)" if system.worker_mode == "inline" else ")"): cpu["bench"],
-                "API process": cpu["api"],
-                "worker process": cpu["worker"],
-                "dev server": cpu["temporal"],
-            }
-            used = ", ".join(
-                f"{name} {ms:.1f} ms"
-                for name, ms in parts.items()
-                if ms or name != "worker process"
-            )
-            print(
-                f"  {kind} rounds, CPU per journey (median; from the first start until the worker "
-                f"recorded the last): {used}; worker caught up "
-                f"{rates(starts.settle[kind])} s after the last start",
-                flush=True,
-            )
+            print(f"  {kind} rounds: {_cpu_line(system.worker_mode, starts, kind)}", flush=True)
         ratio = api / raw
         median_ratio = median(starts.api) / median(starts.raw)
         figure(
@@ -98,14 +91,13 @@ async def run(options: Options) -> None:
         )
 
         d = options.disputes
-        api_ids, raw_ids = starts.api_ids, starts.raw_ids
-        need = d + 3
-        if len(api_ids) < need:
-            api_ids += await more_journeys(system, "api", "spare-api", need - len(api_ids), c)
-        if len(raw_ids) < need:
-            raw_ids += await more_journeys(system, "raw", "spare-raw", need - len(raw_ids), c)
+        # Fresh journeys, started together and dealt out alternately, so both paths find theirs
+        # in the same state (in the worker's cache, timer set): older journeys may have been
+        # evicted from the cache by the later rounds, and a replay would cost one path alone.
+        note("starting journeys for the disputes")
+        fresh = await more_journeys(system, "raw", "dispute", 2 * (d + DISPUTE_WARM_UP), c)
         note("measuring dispute latency")
-        api_lat, raw_lat = await dispute_latency(system, d, api_ids, raw_ids)
+        api_lat, raw_lat = await dispute_latency(system, d, fresh[0::2], fresh[1::2])
         ms = 1000
         a50, a99 = percentile(api_lat, 50) * ms, percentile(api_lat, 99) * ms
         r50, r99 = percentile(raw_lat, 50) * ms, percentile(raw_lat, 99) * ms
@@ -142,8 +134,26 @@ async def run(options: Options) -> None:
     print(f"bench finished in {time.perf_counter() - began:.0f} s", flush=True)
 
 
+def _cpu_line(worker_mode: str, starts: StartRounds, kind: str) -> str:
+    rounds = starts.cpu[kind]
+    cpu = {k: median([r[k] for r in rounds]) for k in rounds[0]}
+    parts = [
+        ("this process (client" + (", worker)" if worker_mode == "inline" else ")"), cpu["bench"]),
+        ("API process", cpu["api"]),
+        ("worker process", cpu["worker"]),
+        ("dev server", cpu["temporal"]),
+    ]
+    used = ", ".join(f"{name} {ms:.1f}" for name, ms in parts if ms or name != "worker process")
+    return (
+        f"CPU ms per journey (median of rounds, from the first start until the worker recorded "
+        f"the last): {used}; worker caught up {rates(starts.settle[kind])} s after the last start"
+    )
+
+
 def _print_probe(probe: dict[str, Any]) -> None:
     """The API process's own account of where a request's time goes (`bench.api_probe`)."""
+    for name in probe["experiments"]:
+        print(f"API what-if (patched in the API process only): {name}: {EXPERIMENTS[name]}")
     print(
         f"API probe (whole API process, warm-up included): CPU {probe['cpu_user_s']:.1f} s user "
         f"+ {probe['cpu_system_s']:.1f} s system in {probe['wall_s']:.0f} s wall"
@@ -159,7 +169,7 @@ def _print_profile(path: Path) -> None:
     if not path.exists():
         note(f"no API profile was written to {path}")
         return
-    print(f"API profile (cProfile, whole API process) in {path}; top by internal time:")
+    print(f"API profile (cProfile: the API's main thread only) in {path}:")
     stats = pstats.Stats(str(path))
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(40)

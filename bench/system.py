@@ -2,7 +2,9 @@
 
 - a Temporal dev server (`temporal server start-dev`, no `--db-filename`: in memory),
 - a real worker (`worker.build_worker`, the real activities, outbox senders: no provider
-  credentials, so nothing is sent anywhere) in this process,
+  credentials, so nothing is sent anywhere), by default as `python -m cli worker` in a child
+  process as `dunwell dev` runs it (in this process, it would share the GIL with the load
+  generator and starve the HTTP client: the start ratio drops to about half),
 - the real API (`python -m cli api`: uvicorn with its own Temporal client, as `dunwell dev` runs
   it) in a child process on a free loopback port,
 - one SQLite read model (WAL) in a temporary directory, migrated, with the shipped policies.
@@ -182,14 +184,16 @@ async def _stop(process: asyncio.subprocess.Process, name: str, log: Path) -> No
 async def running_system(
     concurrency: int,
     *,
-    worker_mode: str = "inline",
+    worker_mode: str = "process",
     profile_api: Path | None = None,
-    probe_api: bool = False,
+    probe_api: str | None = None,
 ) -> AsyncIterator[System]:
     """The whole system, stopped in reverse order (API, worker, dev server) on the way out.
 
-    `worker_mode`: "inline" runs `build_worker` in this process, as the end-to-end tests do;
-    "process" runs `python -m cli worker` as a child, as `dunwell dev` does.
+    `worker_mode`: "process" runs `python -m cli worker` as a child, as `dunwell dev` does;
+    "inline" runs `build_worker` in this process, as the end-to-end tests do.
+    `probe_api`: None runs `python -m cli api`; otherwise `python -m bench.api_probe`, which
+    times the request phases and tries the comma-separated changes named (see `api_probe`).
     """
     with tempfile.TemporaryDirectory(prefix="dunwell-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -255,9 +259,10 @@ async def running_system(
 
             command = [sys.executable, "-m", "cli", "api"]
             probe_out = tmp / "probe.json"
-            if probe_api:
+            if probe_api is not None:  # "" times the phases; "a,b" also tries changes a and b
                 command = [sys.executable, "-m", "bench.api_probe"]
                 child_env["DUNWELL_BENCH_PROBE_OUT"] = str(probe_out)
+                child_env["DUNWELL_BENCH_PROBE_TRY"] = probe_api
             if profile_api is not None:
                 command = [sys.executable, "-m", "cProfile", "-o", str(profile_api), *command[1:]]
             note(f"starting the API: {' '.join(command[1:])} on 127.0.0.1:{port}")
@@ -286,7 +291,7 @@ async def running_system(
 
             async def stop_api() -> None:
                 await _stop(api_process, "the API", tmp / "api.log")
-                if probe_api and probe_out.exists():
+                if probe_api is not None and probe_out.exists():
                     system.probe = json.loads(probe_out.read_text())
 
             stack.push_async_callback(stop_api)

@@ -548,7 +548,7 @@ class InvoiceJourney:
         )
         if self._outstanding <= 0:
             surplus = -self._outstanding
-            self._outstanding = Decimal(0)
+            self._outstanding -= self._outstanding  # zero, in the invoice's own decimals
             if surplus > 0:
                 self._task(
                     "overpayment",

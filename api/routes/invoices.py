@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 
 from api import journeys
-from api.deps import Agent, AnyRole, Integration, SettingsDep, StoreDep, TemporalClient
+from api.deps import (
+    Agent,
+    AnyRole,
+    Integration,
+    Policies,
+    SettingsDep,
+    StoreDep,
+    TemporalClient,
+)
 from api.problems import Problem
 from api.schemas import (
     IDENTIFIER,
@@ -30,6 +42,7 @@ from workflows.models import (
     ActionResult,
     Close,
     ContactChanged,
+    Invoice,
     OpenDispute,
     Pause,
     PaymentReceived,
@@ -37,8 +50,10 @@ from workflows.models import (
     Resume,
     Stage,
 )
+from workflows.policy import Policy
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+_RECORD_WAIT_STEPS = 30  # tenths of a second
 
 _PROBLEMS: dict[int | str, dict[str, str]] = {
     401: {"description": "No or bad API key"},
@@ -74,11 +89,44 @@ def invoice_out(row: InvoiceView, store: Store | None = None) -> InvoiceOut:
     )
 
 
-async def _known(store: Store, invoice_id: str) -> InvoiceView:
+async def _known(store: Store, client: Client, invoice_id: str) -> InvoiceView:
+    """The invoice's row; a journey that exists but is not yet recorded gets a moment to be."""
     row = await run_in_threadpool(store.get_invoice, invoice_id)
-    if row is None:
+    if row is not None:
+        return row
+    if not await journeys.exists(client, invoice_id):
         raise journeys.unknown_invoice(invoice_id)
-    return row
+    # Just started: the worker's first activity writes the row, normally within milliseconds.
+    for _ in range(_RECORD_WAIT_STEPS):
+        await asyncio.sleep(0.1)
+        row = await run_in_threadpool(store.get_invoice, invoice_id)
+        if row is not None:
+            return row
+    raise Problem(
+        503,
+        f"The journey of invoice {invoice_id} has started but is not recorded yet; "
+        "is the worker running? Try again in a moment.",
+    )
+
+
+def _new_invoice_out(invoice: Invoice, policy: Policy) -> InvoiceOut:
+    """What a journey looks like the moment it starts, before the worker has recorded it."""
+    now = datetime.now(UTC)
+    return InvoiceOut(
+        invoice_id=invoice.invoice_id,
+        customer_id=invoice.customer.id,
+        stage=Stage.scheduled,
+        outcome=None,
+        amount=money(invoice.amount, invoice.currency),
+        outstanding=money(invoice.amount, invoice.currency),
+        currency=invoice.currency,
+        due_on=invoice.due_on,
+        policy=policy.name,
+        policy_version=policy.version,
+        next_action=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _action_out(invoice_id: str, currency: str, result: ActionResult) -> ActionOut:
@@ -97,20 +145,24 @@ async def start_invoice(
     response: Response,
     actor: Integration,
     store: StoreDep,
+    policies: Policies,
     client: TemporalClient,
     settings: SettingsDep,
 ) -> InvoiceOut:
     """Start the invoice's journey; the same invoice again answers 200 with the existing one."""
-    policy = await run_in_threadpool(store.get_policy, body.policy)
+    policy = await policies.get(body.policy)
     if policy is None:
         raise Problem(422, f"There is no policy {body.policy!r}; GET /v1/policies lists them.")
     invoice = body.to_invoice()
     created = await journeys.start_journey(client, settings.task_queue, invoice, policy, actor.name)
-    row, _ = await run_in_threadpool(
-        store.ensure_invoice, invoice, journeys.fingerprint(invoice), policy.name, policy.version
-    )
+    # The journey writes its own row with its first activity: one writer, no second transaction
+    # on the start path, and a start whose answer was lost still ends with a row.
     response.status_code = 201 if created else 200
-    return invoice_out(row)
+    if not created:
+        row = await run_in_threadpool(store.get_invoice, invoice.invoice_id)
+        if row is not None:
+            return invoice_out(row)
+    return _new_invoice_out(invoice, policy)
 
 
 @router.get("", response_model=InvoiceList)
@@ -130,16 +182,20 @@ async def list_invoices(
 
 
 @router.get("/{invoice_id}", response_model=InvoiceOut, responses=_PROBLEMS)
-async def get_invoice(invoice_id: str, actor: AnyRole, store: StoreDep) -> InvoiceOut:
+async def get_invoice(
+    invoice_id: str, actor: AnyRole, store: StoreDep, client: TemporalClient
+) -> InvoiceOut:
     """Stage, outcome, amounts, next action and timeline of one journey."""
-    row = await _known(store, invoice_id)
+    row = await _known(store, client, invoice_id)
     return await run_in_threadpool(invoice_out, row, store)
 
 
 @router.get("/{invoice_id}/messages", response_model=list[MessageOut], responses=_PROBLEMS)
-async def list_messages(invoice_id: str, actor: AnyRole, store: StoreDep) -> list[MessageOut]:
+async def list_messages(
+    invoice_id: str, actor: AnyRole, store: StoreDep, client: TemporalClient
+) -> list[MessageOut]:
     """Every message of the journey, oldest first, with its text and delivery status."""
-    await _known(store, invoice_id)
+    await _known(store, client, invoice_id)
     rows = await run_in_threadpool(store.list_messages, invoice_id, 1000)
     return [MessageOut.model_validate(m, from_attributes=True) for m in reversed(rows)]
 
@@ -151,7 +207,7 @@ async def record_payment(
     invoice_id: str, body: PaymentIn, actor: Integration, store: StoreDep, client: TemporalClient
 ) -> AcceptedOut:
     """Report a payment; the same reference again is recorded once."""
-    row = await _known(store, invoice_id)
+    row = await _known(store, client, invoice_id)
     try:
         check_precision(body.amount, row.currency)
     except ValueError as exc:
@@ -170,7 +226,7 @@ async def record_payment(
 async def _update(
     client: TemporalClient, store: StoreDep, invoice_id: str, name: str, arg: object
 ) -> ActionOut:
-    row = await _known(store, invoice_id)
+    row = await _known(store, client, invoice_id)
     result = await journeys.update(client, store, invoice_id, name, arg)  # type: ignore[arg-type]
     return _action_out(invoice_id, row.currency, result)
 
@@ -238,7 +294,7 @@ async def change_contact(
     invoice_id: str, body: ContactIn, actor: Agent, store: StoreDep, client: TemporalClient
 ) -> AcceptedOut:
     """Change the debtor's email, phone or preferred channel for this journey."""
-    await _known(store, invoice_id)
+    await _known(store, client, invoice_id)
     change = ContactChanged(**body.model_dump(), actor=actor.name)
     await journeys.signal(client, store, invoice_id, "contact_changed", change)
     return AcceptedOut(

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from activities.rendering import available_templates
-from api.deps import Admin, AnyRole, StoreDep
+from api.deps import Admin, AnyRole, Policies, StoreDep
 from api.problems import Problem
 from workflows.policy import Policy
 
@@ -30,7 +30,7 @@ async def get_policy(name: str, actor: AnyRole, store: StoreDep) -> Policy:
 
 
 @router.put("/{name}", response_model=Policy)
-async def put_policy(name: str, body: Policy, actor: Admin, store: StoreDep) -> Policy:
+async def put_policy(name: str, body: Policy, actor: Admin, policies: Policies) -> Policy:
     """Create or replace a policy; it is stored as the next version."""
     if body.name != name:
         raise Problem(422, f"The body names policy {body.name!r} but the path says {name!r}.")
@@ -46,4 +46,4 @@ async def put_policy(name: str, body: Policy, actor: Admin, store: StoreDep) -> 
                 f"in {', '.join(sorted(missing))}; "
                 f"use one of {', '.join(sorted(templates['en']))}.",
             )
-    return await run_in_threadpool(store.put_policy, body, actor.name)
+    return await policies.put(body, actor.name)

@@ -1,0 +1,35 @@
+"""`python -m bench --quick` runs end to end and prints its three kinds of figures.
+
+This checks that the bench works, never what it measures: timings on a shared machine vary.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+def test_quick_bench_prints_every_figure() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    out = done.stdout
+    assert done.returncode == 0, f"exit {done.returncode}\n{out}\n{done.stderr[-3000:]}"
+    for pattern in (
+        rf"start via API: {NUMBER} journeys/s",
+        rf"start via raw client: {NUMBER} journeys/s",
+        rf"start ratio[^\n]*?: {NUMBER}",
+        rf"dispute p50 ratio[^\n]*?: {NUMBER}",
+        rf"dispute p99 ratio[^\n]*?: {NUMBER}",
+        rf"history events: \d+ for \d+ steps \({NUMBER} per step",
+    ):
+        assert re.search(pattern, out), f"no line matching {pattern!r} in:\n{out}"
