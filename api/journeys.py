@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +29,9 @@ from workflows.journey import (
 )
 from workflows.models import ActionResult, Invoice, JourneyInput
 from workflows.policy import Policy
+
+# An update the worker has not answered by then gets a 503 rather than a hanging request.
+UPDATE_TIMEOUT = timedelta(seconds=30)
 
 # Refusals by the journey's state are 409; refusals of the values sent are 422.
 _INVALID_INPUT = {"InvalidAmount", "InvalidUntil"}
@@ -105,7 +109,9 @@ async def update(
     """Run an update; the journey's refusal becomes a 409 or 422 with its reason."""
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(invoice_id))
     try:
-        return await handle.execute_update(name, arg, result_type=ActionResult)
+        return await handle.execute_update(
+            name, arg, result_type=ActionResult, rpc_timeout=UPDATE_TIMEOUT
+        )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError):

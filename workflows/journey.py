@@ -8,6 +8,7 @@ the read model through the `record_journey` activity; messages go out through `d
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from temporalio.common import (
     SearchAttributeUpdate,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import schedule
@@ -61,6 +62,8 @@ NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
 SEARCH_ATTRIBUTES = (CUSTOMER_ID, INVOICE_ID, JOURNEY_STAGE, AMOUNT_OUTSTANDING, NEXT_ACTION_AT)
 
 RECORD_ACTIVITY = "record_journey"
+_PATCH_UPDATE_RECORDS = "update-records-its-own-event"
+_PATCH_WITHDRAW_SEND = "withdraw-send-on-hold"
 DELIVER_ACTIVITY = "deliver_message"
 
 # Retry for as long as it takes: an outage or a bad template must delay the journey (visibly, in
@@ -131,6 +134,8 @@ class InvoiceJourney:
         self._pending_tasks: list[TaskRequest] = []
         self._emitted = 0
         self._flushed = 0
+        self._flush_lock = asyncio.Lock()
+        self._first_flush_done = False
         self._dirty = False
         self._sa_stage: str | None = Stage.scheduled.value
         self._sa_outstanding: float | None = float(input.invoice.amount)
@@ -188,6 +193,7 @@ class InvoiceJourney:
     async def _perform(self, index: int) -> None:
         """Perform one step. The index moves on first, so what is recorded shows the step after."""
         step = self._steps[index]
+        performed_before = self._performed_any
         self._next_index = index + 1
         self._performed_any = True
         if step.action == StepAction.agent_task:
@@ -206,7 +212,11 @@ class InvoiceJourney:
             self._close(Outcome.handed_over, "system", "policy step hand_over")
         else:
             assert step.template is not None and step.tone is not None
-            await self._deliver(step.name, step.template, step.tone, {}, list(step.channels))
+            if not await self._deliver(
+                step.name, step.template, step.tone, {}, list(step.channels)
+            ):
+                # Withdrawn: as if not yet performed, so it goes out when the journey resumes.
+                self._next_index, self._performed_any = index, performed_before
 
     def _skip_overdue_steps(self, reason: str) -> None:
         """Send at most one catch-up message: skip every overdue step but the latest."""
@@ -327,13 +337,14 @@ class InvoiceJourney:
         tone: Tone,
         extra: dict[str, str],
         channels: list[Channel] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Deliver a message; False when it was withdrawn because the journey stopped chasing."""
         await self._flush()
         all_channels = channels is not None
         ordered = self._channel_order(channels or [Channel.email, Channel.sms, Channel.whatsapp])
         if not ordered:
             self._no_working_contact(template)
-            return
+            return True
         request = MessageRequest(
             key_prefix=f"{workflow.info().workflow_id}:{key}",
             invoice=self._invoice.model_copy(update={"customer": self._customer}),
@@ -348,15 +359,23 @@ class InvoiceJourney:
             snapshot=self._snapshot(),
             at=workflow.now(),
         )
-        result = await workflow.execute_activity(
-            DELIVER_ACTIVITY,
-            request,
-            result_type=MessageResult,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_RETRY,
-            summary=f"{'+'.join(c.value for c in ordered) or 'no channel'} · {tone.value} · "
-            f"{template}",
-        )
+        summary = f"{'+'.join(c.value for c in ordered)} · {tone.value} · {template}"
+        if self._outcome is None and workflow.patched(_PATCH_WITHDRAW_SEND):
+            sent = await self._send_unless_stopped(request, summary)
+            if sent is None:
+                reason = self._stage().value
+                self._emit("message_withdrawn", "system", template=template, reason=reason)
+                return False
+            result = sent
+        else:
+            result = await workflow.execute_activity(
+                DELIVER_ACTIVITY,
+                request,
+                result_type=MessageResult,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=_RETRY,
+                summary=summary,
+            )
         for outcome in result.outcomes:
             if outcome.permanent:
                 self._unreachable.add(outcome.channel)
@@ -369,6 +388,35 @@ class InvoiceJourney:
                 )
         else:
             self._no_working_contact(template)
+        return True
+
+    async def _send_unless_stopped(
+        self, request: MessageRequest, summary: str
+    ) -> MessageResult | None:
+        """Send; withdraw the send (None) if a dispute, pause or closing comes first.
+
+        A send still retrying (a provider outage) must not go out after the debtor disputed.
+        An attempt already in flight may still complete: its message key then shows it as sent,
+        and performing the step again later sends nothing more.
+        """
+        activity = workflow.start_activity(
+            DELIVER_ACTIVITY,
+            request,
+            result_type=MessageResult,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=_RETRY,
+            summary=summary,
+        )
+        await workflow.wait_condition(lambda: activity.done() or self._must_stop_sending())
+        if not activity.done():
+            activity.cancel()
+        try:
+            return await activity
+        except (ActivityError, asyncio.CancelledError):
+            return None
+
+    def _must_stop_sending(self) -> bool:
+        return self._outcome is not None or bool(self._holds & _SHIFTING_HOLDS)
 
     def _no_working_contact(self, template: str) -> None:
         if self._outcome is None:
@@ -424,6 +472,11 @@ class InvoiceJourney:
 
     async def _flush(self, first: bool = False) -> None:
         """Write pending timeline events and tasks to the read model in one activity."""
+        async with self._flush_lock:
+            await self._flush_pending(first)
+            self._first_flush_done = True
+
+    async def _flush_pending(self, first: bool) -> None:
         if self._pending:
             events, self._pending = self._pending, []
             tasks, self._pending_tasks = self._pending_tasks, []
@@ -513,7 +566,14 @@ class InvoiceJourney:
         )
 
     async def _recorded(self, mark: int) -> None:
-        """Answer an update only once its event is in the read model (read-your-writes)."""
+        """Answer an update only once its event is in the read model (read-your-writes).
+
+        The handler records its event itself, so an update is answered even while the main loop
+        waits on a slow activity (a provider outage retrying a send). Journeys begun before this
+        waited for the main loop to record it: the patch keeps their histories replaying.
+        """
+        if workflow.patched(_PATCH_UPDATE_RECORDS) and self._first_flush_done:
+            await self._flush()
         await workflow.wait_condition(lambda: self._flushed >= mark)
 
     def _close(self, outcome: Outcome, actor: str, reason: str) -> int:

@@ -1,13 +1,15 @@
 """Record the stored histories that the replay test checks new workflow code against.
 
-Run `python -m tests.histories.record` only when histories for a *new* workflow version are
-wanted; the files already here stand for journeys running in production and must keep replaying.
+Run `python -m tests.histories.record SUFFIX` when histories for a new workflow version are wanted
+(they are written as `<scenario>_SUFFIX.json`); the files already here stand for journeys running
+in production and must keep replaying, so never overwrite them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -52,7 +54,7 @@ async def _dispute_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-async def main() -> None:
+async def main(suffix: str) -> None:
     from temporalio.testing import WorkflowEnvironment
 
     from temporal_client import DATA_CONVERTER
@@ -78,7 +80,9 @@ async def main() -> None:
             ):
                 handle = await scenario(Journeys(env, queue, fakes))
                 history = await handle.fetch_history()
-            path = HERE / f"{name}.json"
+            path = HERE / f"{name}_{suffix}.json"
+            if path.exists():
+                raise SystemExit(f"{path.name} exists; choose another suffix")
             path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
             print(f"{path.name}: {len(history.events)} events")
     finally:
@@ -86,4 +90,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m tests.histories.record SUFFIX   (e.g. v3)")
+    asyncio.run(main(sys.argv[1]))

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from temporalio import activity
 from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -55,9 +56,15 @@ class FakeActivities:
     sent: list[Sent] = field(default_factory=list)
     records: list[RecordRequest] = field(default_factory=list)
     bounce: set[Channel] = field(default_factory=set)
+    outage: bool = False
+    """True: every send fails as a provider outage would (and is retried)."""
+    attempts: int = 0
 
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver_message(self, request: MessageRequest) -> MessageResult:
+        self.attempts += 1
+        if self.outage:
+            raise ApplicationError("provider unavailable", type="ProviderUnavailable")
         outcomes = []
         for channel in request.channels:
             if channel in self.bounce:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -303,3 +304,25 @@ async def test_key_customer_gets_a_personal_call_before_any_message(
     await journeys.until(lambda: len(fakes.sent) == 1)
     # The call took the place of the early reminders: one catch-up message, not a burst.
     assert fakes.templates == ["overdue_1"]
+
+
+async def test_dispute_during_a_provider_outage_is_answered_and_withdraws_the_send(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    fakes.outage = True
+    handle = await journeys.start(due_in=timedelta(days=2))  # before_due is due at once
+    await journeys.until(lambda: fakes.attempts >= 2, step=timedelta(seconds=20))
+
+    opened = handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="wrong"))
+    answer = await asyncio.wait_for(opened, timeout=30)  # answered despite the stuck send
+    assert answer.stage == Stage.disputed
+    fakes.outage = False
+    await journeys.sleep(timedelta(days=3))
+    assert fakes.sent == [], "a send retrying when the dispute opened must not go out"
+    assert "message_withdrawn" in fakes.kinds()
+
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    await journeys.until(lambda: len(fakes.sent) >= 1)
+    assert fakes.templates[0] == "reminder_before_due"  # the withdrawn step, sent after all
