@@ -43,6 +43,7 @@ def _api() -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        access_log=settings.api_access_log,
         proxy_headers=True,
     )
 

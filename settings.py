@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_keys: str = Field("", description="Comma-separated `role:key` pairs.")
+    api_access_log: bool = Field(
+        False, description="Log every request (off: a fifth of the API's cost per journey start)."
+    )
     temporal_address: str | None = Field(
         None, description="host:port of Temporal; 127.0.0.1:DUNWELL_TEMPORAL_PORT when unset."
     )
