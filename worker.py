@@ -18,6 +18,7 @@ from db.store import Store
 from settings import Settings, get_settings
 from temporal_client import connect
 from workflows.journey import InvoiceJourney
+from workflows.plan import InstalmentPlan
 from workflows.policy import Channel
 from workflows.sandbox import workflow_runner
 
@@ -37,7 +38,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[InvoiceJourney],
+        workflows=[InvoiceJourney, InstalmentPlan],
         activities=[journal.record_journey, messaging.deliver_message],
         workflow_runner=workflow_runner(),
         activity_executor=executor,

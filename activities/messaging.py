@@ -20,7 +20,7 @@ from activities.channels import DeliveryError, Sender
 from activities.journal import database_error
 from activities.rendering import MessageContext, TemplateNotFound, render
 from db.store import Store
-from workflows.journey import DELIVER_ACTIVITY
+from workflows.common import DELIVER_ACTIVITY
 from workflows.models import (
     ChannelOutcome,
     MessageRequest,

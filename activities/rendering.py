@@ -38,7 +38,20 @@ SHORT_LIMIT = 320
 _FACTS = frozenset(
     {"customer_name", "invoice_id", "amount", "outstanding", "due_date", "payment_url"}
 )
-_PLACEHOLDERS = _FACTS | {"next_step"}
+# Facts of promises and instalment plans, filled from the message's `extra` when it has them.
+_PLAN_FACTS = frozenset(
+    {
+        "promised_date",
+        "instalment_number",
+        "instalment_count",
+        "instalment_amount",
+        "instalment_due_date",
+        "plan_schedule",
+        "paid_numbers",
+        "grace_date",
+    }
+)
+_PLACEHOLDERS = _FACTS | _PLAN_FACTS | {"next_step"}
 _CHASING_EMAIL = ("invoice_id", "outstanding", "due_date", "payment_url", "next_step")
 _CHASING_SHORT = ("invoice_id", "outstanding", "payment_url")
 _NEXT_STEP_PHRASES = {
@@ -217,9 +230,43 @@ def _values(
         payment_url=ctx.payment_url,
     )
     values["next_step"] = _next_step(catalogue, babel_locale, ctx)
+    values.update(_plan_values(babel_locale, ctx))
     for name, options in variant.choices.items():
         chosen = options.get(ctx.extra.get(name, ""), options.get(_ANY, ""))
         values[name] = chosen.format_map(values)
+    return values
+
+
+def _plan_values(babel_locale: str, ctx: MessageContext) -> dict[str, str]:
+    """Promise and plan facts from `extra`, formatted for the debtor's locale."""
+    extra = ctx.extra
+
+    def day(value: str) -> str:
+        return format_date(date.fromisoformat(value), format="long", locale=babel_locale)
+
+    names = ("instalment_number", "instalment_count", "paid_numbers")
+    values = {k: extra[k] for k in names if k in extra}
+    if "promised_date" in extra:
+        values["promised_date"] = day(extra["promised_date"])
+    if "instalment_amount" in extra:
+        amount = Decimal(extra["instalment_amount"])
+        values["instalment_amount"] = _money(amount, ctx.currency, babel_locale)
+    if "instalment_due_on" in extra:
+        values["instalment_due_date"] = day(extra["instalment_due_on"])
+    if "grace_until" in extra:
+        grace = _in_zone(datetime.fromisoformat(extra["grace_until"]), ctx.timezone)
+        values["grace_date"] = format_date(grace.date(), format="long", locale=babel_locale)
+    if "plan_schedule" in extra:
+        lines = []
+        for entry in extra["plan_schedule"].split(";"):
+            due_on, _, figure = entry.partition("=")
+            lines.append(f"- {day(due_on)}: {_money(Decimal(figure), ctx.currency, babel_locale)}")
+        values["plan_schedule"] = "\n".join(lines)
+        first_on, _, first_amount = extra["plan_schedule"].split(";")[0].partition("=")
+        values.setdefault("instalment_due_date", day(first_on))
+        values.setdefault(
+            "instalment_amount", _money(Decimal(first_amount), ctx.currency, babel_locale)
+        )
     return values
 
 

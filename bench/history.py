@@ -28,8 +28,8 @@ from db.store import Store
 from settings import Settings
 from temporal_client import DATA_CONVERTER
 from worker import build_worker
+from workflows.common import SEARCH_ATTRIBUTES
 from workflows.journey import (
-    SEARCH_ATTRIBUTES,
     InvoiceJourney,
     journey_summary,
     start_search_attributes,

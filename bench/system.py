@@ -42,7 +42,7 @@ from devserver import temporal_binary
 from settings import Settings
 from temporal_client import DATA_CONVERTER, connect
 from worker import build_worker
-from workflows.journey import SEARCH_ATTRIBUTES
+from workflows.common import SEARCH_ATTRIBUTES
 from workflows.policy import SHIPPED_POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from fake_providers import FakeProviders
 from temporal_client import DATA_CONVERTER
-from workflows.journey import SEARCH_ATTRIBUTES
+from workflows.common import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
 

@@ -15,8 +15,6 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import (
-    RetryPolicy,
-    SearchAttributeKey,
     SearchAttributePair,
     SearchAttributeUpdate,
     TypedSearchAttributes,
@@ -25,13 +23,29 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import schedule
+    from workflows.common import (
+        ALL_CHANNELS,
+        AMOUNT_OUTSTANDING,
+        CUSTOMER_ID,
+        DELIVER_ACTIVITY,
+        INVOICE_ID,
+        JOURNEY_STAGE,
+        NEXT_ACTION_AT,
+        RECORD_ACTIVITY,
+        RETRY,
+        fits_currency,
+        reachable_channels,
+    )
     from workflows.models import (
         ActionResult,
+        AgreeArrangement,
+        CancelArrangement,
         ChannelOptedOut,
         Close,
         ContactChanged,
         Customer,
         DisputeOutcome,
+        EndPlan,
         Invoice,
         JourneyInput,
         JourneyStatus,
@@ -43,6 +57,11 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         Pause,
         PaymentReceived,
+        PlanHold,
+        PlanInput,
+        PlanOutcome,
+        PlanResult,
+        PromiseToPay,
         RecordRequest,
         ResolveDispute,
         Resume,
@@ -52,33 +71,28 @@ with workflow.unsafe.imports_passed_through():
         TaskRequest,
         TimelineEvent,
     )
+    from workflows.plan import (
+        InstalmentPlan,
+        instalment_due,
+        plan_search_attributes,
+        plan_summary,
+        plan_workflow_id,
+    )
     from workflows.policy import Channel, Step, StepAction, Tone
 
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-INVOICE_ID = SearchAttributeKey.for_keyword("InvoiceId")
-JOURNEY_STAGE = SearchAttributeKey.for_keyword("JourneyStage")
-AMOUNT_OUTSTANDING = SearchAttributeKey.for_float("AmountOutstanding")
-NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
-SEARCH_ATTRIBUTES = (CUSTOMER_ID, INVOICE_ID, JOURNEY_STAGE, AMOUNT_OUTSTANDING, NEXT_ACTION_AT)
-
-RECORD_ACTIVITY = "record_journey"
 _PATCH_UPDATE_RECORDS = "update-records-its-own-event"
 _PATCH_WITHDRAW_SEND = "withdraw-send-on-hold"
-DELIVER_ACTIVITY = "deliver_message"
-
-# Retry for as long as it takes: an outage or a bad template must delay the journey (visibly, in
-# the UI's pending activity), never fail it and so lose it.
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=5),
-)
 
 _HOLD_DISPUTE = "dispute"
 _HOLD_PAUSE = "pause"
 _HOLD_CALL = "personal_call"
-# Disputes and pauses move the rest of the ladder; waiting for a key customer's call does not (the
-# catch-up rule applies instead: the invoice's real due date still counts).
-_SHIFTING_HOLDS = frozenset({_HOLD_DISPUTE, _HOLD_PAUSE})
+_HOLD_PROMISE = "promise"
+_HOLD_PLAN = "arrangement"
+# Disputes, pauses, promises and plans move the rest of the ladder; waiting for a key customer's
+# call does not (the catch-up rule applies instead: the invoice's real due date still counts).
+_SHIFTING_HOLDS = frozenset({_HOLD_DISPUTE, _HOLD_PAUSE, _HOLD_PROMISE, _HOLD_PLAN})
+# Holds that stop an instalment plan's own reminders too.
+_CHASING_STOPPED = frozenset({_HOLD_DISPUTE, _HOLD_PAUSE})
 
 
 def workflow_id(invoice_id: str) -> str:
@@ -100,6 +114,11 @@ def start_search_attributes(invoice: Invoice) -> TypedSearchAttributes:
             SearchAttributePair(AMOUNT_OUTSTANDING, float(invoice.amount)),
         ]
     )
+
+
+def _days(duration: timedelta) -> str:
+    days = duration / timedelta(days=1)
+    return f"{days:g} days" if days >= 1 else f"{duration.total_seconds():g} seconds"
 
 
 def _refuse(message: str, type: str) -> ApplicationError:
@@ -130,6 +149,17 @@ class InvoiceJourney:
         self._unreachable: set[Channel] = set()
         self._last_tone: Tone | None = None
         self._queued_messages: list[tuple[str, Tone, dict[str, str]]] = []
+        self._promise: PromiseToPay | None = None
+        self._promise_due: datetime | None = None
+        self._promise_paid = Decimal(0)
+        self._promises_made = 0
+        self._tone_floor: Tone | None = None
+        self._plan_requests: list[AgreeArrangement] = []
+        self._plan_number = 0
+        self._plan: workflow.ChildWorkflowHandle[Any, PlanResult] | None = None
+        self._plan_outbox: list[tuple[str, Any]] = []
+        self._plan_runner: asyncio.Task[None] | None = None
+        self._plan_held = False
         self._pending: list[TimelineEvent] = []
         self._pending_tasks: list[TaskRequest] = []
         self._emitted = 0
@@ -184,6 +214,9 @@ class InvoiceJourney:
                     await self._perform(self._next_index)
 
         await self._flush()
+        if self._plan_runner is not None:
+            await self._plan_runner
+            await self._flush()
         if self._outcome == Outcome.paid:
             await self._deliver("thank_you", "thank_you", Tone.friendly, {})
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -210,6 +243,9 @@ class InvoiceJourney:
                 step=step.name,
             )
             self._close(Outcome.handed_over, "system", "policy step hand_over")
+        elif self._tone_floor is not None and step.tone and step.tone.rank < self._tone_floor.rank:
+            # After a lapsed plan the journey never goes back to a softer tone.
+            self._emit("steps_skipped", "system", steps=[step.name], reason="softer than before")
         else:
             assert step.template is not None and step.tone is not None
             if not await self._deliver(
@@ -278,6 +314,8 @@ class InvoiceJourney:
             )
         if _HOLD_PAUSE in self._holds and self._pause and self._pause.until:
             deadlines.append((self._pause.until, "end of pause"))
+        if _HOLD_PROMISE in self._holds and self._promise_due is not None:
+            deadlines.append((self._promise_due, "the promised payment"))
         deadline = min(deadlines) if deadlines else None
         summary = (
             schedule.describe_wait(deadline[0], self._customer.timezone, deadline[1])
@@ -305,6 +343,13 @@ class InvoiceJourney:
                 self._pause = None
                 self._release(_HOLD_PAUSE)
                 self._emit("resumed", "system", reason="pause ended")
+                self._tell_plan_hold()
+        if (
+            _HOLD_PROMISE in self._holds
+            and self._promise_due is not None
+            and now >= self._promise_due
+        ):
+            self._promise_broken()
 
     async def _wait_for_change(self, until: datetime | None, summary: str) -> None:
         """Sleep until `until` (or forever), waking early when a signal or update changed things."""
@@ -328,7 +373,14 @@ class InvoiceJourney:
 
     async def _send_queued(self) -> None:
         name, tone, extra = self._queued_messages.pop(0)
-        await self._deliver(name, name, tone, extra)
+        key = extra.pop("_key", name)
+        await self._deliver(key, name, tone, extra)
+
+    def _queue_message(self, template: str, tone: Tone, **extra: str) -> None:
+        """Queue a one-off message; its key is unique, so a second one is not taken for a repeat."""
+        extra["_key"] = f"{template}-{self._emitted}"
+        self._queued_messages.append((template, tone, extra))
+        self._dirty = True
 
     async def _deliver(
         self,
@@ -341,7 +393,7 @@ class InvoiceJourney:
         """Deliver a message; False when it was withdrawn because the journey stopped chasing."""
         await self._flush()
         all_channels = channels is not None
-        ordered = self._channel_order(channels or [Channel.email, Channel.sms, Channel.whatsapp])
+        ordered = reachable_channels(self._customer, channels or ALL_CHANNELS, self._unreachable)
         if not ordered:
             self._no_working_contact(template)
             return True
@@ -373,7 +425,7 @@ class InvoiceJourney:
                 request,
                 result_type=MessageResult,
                 start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=_RETRY,
+                retry_policy=RETRY,
                 summary=summary,
             )
         for outcome in result.outcomes:
@@ -404,7 +456,7 @@ class InvoiceJourney:
             request,
             result_type=MessageResult,
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_RETRY,
+            retry_policy=RETRY,
             summary=summary,
         )
         await workflow.wait_condition(lambda: activity.done() or self._must_stop_sending())
@@ -425,17 +477,6 @@ class InvoiceJourney:
                 f"No working contact for invoice {self._invoice.invoice_id}: "
                 f"message {template} reached nobody; find a new email or phone",
             )
-
-    def _channel_order(self, channels: list[Channel]) -> list[Channel]:
-        """The debtor's preferred channel first; only channels with a contact we may use."""
-        preferred = self._customer.preferred_channel
-        ordered = sorted(channels, key=lambda c: 0 if c == preferred else 1)
-        return [c for c in ordered if self._has_contact(c) and c not in self._unreachable]
-
-    def _has_contact(self, channel: Channel) -> bool:
-        if channel == Channel.email:
-            return bool(self._customer.email)
-        return bool(self._customer.phone)
 
     def _next_step_note(self) -> NextStepNote:
         index = self._next_index
@@ -494,7 +535,7 @@ class InvoiceJourney:
                 RECORD_ACTIVITY,
                 request,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_RETRY,
+                retry_policy=RETRY,
                 summary="record " + ", ".join(e.kind for e in events),
             )
             self._flushed = max(self._flushed, high)
@@ -535,6 +576,10 @@ class InvoiceJourney:
             return Stage.disputed
         if _HOLD_PAUSE in self._holds:
             return Stage.paused
+        if _HOLD_PLAN in self._holds:
+            return Stage.arrangement
+        if _HOLD_PROMISE in self._holds:
+            return Stage.promised
         if _HOLD_CALL in self._holds or self._next_index >= len(self._steps):
             return Stage.agent
         return Stage.reminding if self._performed_any else Stage.scheduled
@@ -579,6 +624,11 @@ class InvoiceJourney:
     def _close(self, outcome: Outcome, actor: str, reason: str) -> int:
         self._outcome = outcome
         self._holds.clear()
+        self._promise = self._promise_due = None
+        if self._plan is not None:
+            self._to_plan(
+                "end_plan", EndPlan(outcome=PlanOutcome.ended, reason=reason, actor=actor)
+            )
         return self._emit("closed", actor, outcome=outcome.value, reason=reason)
 
     # ---- facts: signals ------------------------------------------------------------------------
@@ -606,6 +656,12 @@ class InvoiceJourney:
             paid_at=payment.paid_at.isoformat() if payment.paid_at else None,
             outstanding=str(max(self._outstanding, Decimal(0))),
         )
+        if self._plan is not None:
+            self._to_plan("payment_received", payment)
+        if self._promise is not None:
+            self._promise_paid += payment.amount
+            if self._outstanding > 0 and self._promise_paid >= (self._promise.amount or 0) > 0:
+                self._promise_kept(payment.actor)
         if self._outstanding <= 0:
             surplus = -self._outstanding
             self._outstanding -= self._outstanding  # zero, in the invoice's own decimals
@@ -653,6 +709,7 @@ class InvoiceJourney:
         self._dispute_opened_at = workflow.now()
         self._dispute_task_created = False
         self._hold(_HOLD_DISPUTE)
+        self._tell_plan_hold()
         await self._recorded(self._emit("dispute_opened", cmd.actor, reason=cmd.reason))
         return self._result("reminders stopped while the dispute is open")
 
@@ -677,6 +734,15 @@ class InvoiceJourney:
             mark = self._close(Outcome.cancelled, cmd.actor, "dispute upheld")
         else:
             self._release(_HOLD_DISPUTE)
+            self._tell_plan_hold()
+            if cmd.outcome == DisputeOutcome.adjusted and self._plan is not None:
+                # The plan no longer adds up: it ends, and an agent agrees a new one.
+                self._end_plan(PlanOutcome.ended, "the dispute changed the amount", cmd.actor)
+                self._task(
+                    "agree_plan",
+                    f"Agree a new instalment plan for invoice {self._invoice.invoice_id}: "
+                    f"the dispute set the amount to {self._invoice.currency} {cmd.amount}",
+                )
             if self._performed_any:
                 self._queued_messages.append(
                     ("dispute_review", Tone.neutral, {"outcome": cmd.outcome.value})
@@ -703,6 +769,7 @@ class InvoiceJourney:
     async def pause(self, cmd: Pause) -> ActionResult:
         self._pause = cmd
         self._hold(_HOLD_PAUSE)
+        self._tell_plan_hold()
         until = cmd.until.isoformat() if cmd.until else None
         await self._recorded(self._emit("paused", cmd.actor, reason=cmd.reason, until=until))
         return self._result()
@@ -719,6 +786,7 @@ class InvoiceJourney:
     async def resume(self, cmd: Resume) -> ActionResult:
         self._pause = None
         self._release(_HOLD_PAUSE)
+        self._tell_plan_hold()
         await self._recorded(self._emit("resumed", cmd.actor, reason=cmd.reason or None))
         return self._result()
 
@@ -746,6 +814,281 @@ class InvoiceJourney:
     def _validate_write_off(self, cmd: Close) -> None:
         self._must_be_open()
 
+    @workflow.update
+    async def promise_to_pay(self, cmd: PromiseToPay) -> ActionResult:
+        if self._promises_made >= self._policy.max_promises:
+            self._task(
+                "agree_plan",
+                f"The debtor of invoice {self._invoice.invoice_id} asked for another promise to "
+                f"pay, beyond the policy's {self._policy.max_promises}: call to agree a plan",
+            )
+            await self._recorded(
+                self._emit("promise_refused", cmd.actor, reason="max_promises reached")
+            )
+            raise _refuse(
+                f"this invoice already had {self._promises_made} promises, the most the policy "
+                "allows; a task to call the debtor and agree a plan was created instead",
+                "PromiseLimitReached",
+            )
+        replaced = self._promise is not None
+        self._promises_made += 1
+        self._promise = cmd
+        self._promise_due = self._promised_moment(cmd) + self._policy.promise_grace
+        self._promise_paid = Decimal(0)
+        self._hold(_HOLD_PROMISE)
+        mark = self._emit(
+            "promise",
+            cmd.actor,
+            promised_on=cmd.promised_on.isoformat() if cmd.promised_on else None,
+            promised_at=cmd.promised_at.isoformat() if cmd.promised_at else None,
+            amount=str(cmd.amount) if cmd.amount is not None else None,
+            grace_until=self._promise_due.isoformat(),
+            replaces_earlier=replaced or None,
+        )
+        await self._recorded(mark)
+        return self._result(f"reminders wait until {self._promise_due.isoformat()}")
+
+    @promise_to_pay.validator
+    def _validate_promise(self, cmd: PromiseToPay) -> None:
+        self._must_be_open()
+        self._must_not_be_disputed()
+        if self._plan is not None:
+            raise _refuse(
+                "an instalment plan is running; cancel it or agree a new plan instead",
+                "ArrangementActive",
+            )
+        if (cmd.promised_on is None) == (cmd.promised_at is None):
+            raise _refuse("give exactly one of promised_on or promised_at", "InvalidPromise")
+        now = workflow.now()
+        tz = self._customer.timezone
+        if cmd.promised_on is not None and cmd.promised_on < schedule.local_date(now, tz):
+            raise _refuse(f"promised_on {cmd.promised_on} is in the past", "InvalidPromise")
+        if cmd.promised_at is not None and schedule.utc(cmd.promised_at) <= now:
+            raise _refuse(f"promised_at {cmd.promised_at} is in the past", "InvalidPromise")
+        latest = now + self._policy.promise_max_delay
+        if self._promised_moment(cmd) > latest:
+            raise _refuse(
+                f"the promised date is more than {_days(self._policy.promise_max_delay)} away "
+                f"(the policy's promise_max_delay); the latest is {latest:%Y-%m-%d}, or agree "
+                "an instalment plan",
+                "InvalidPromise",
+            )
+        if cmd.amount is not None:
+            self._check_amount(cmd.amount, "the promised amount")
+
+    def _promised_moment(self, cmd: PromiseToPay) -> datetime:
+        if cmd.promised_at is not None:
+            return schedule.utc(cmd.promised_at)
+        assert cmd.promised_on is not None
+        return schedule.due_moment(
+            cmd.promised_on, None, self._customer.timezone, self._policy.send_window
+        )
+
+    def _promise_kept(self, actor: str) -> None:
+        self._emit("promise_kept", actor, paid=str(self._promise_paid))
+        self._promise = self._promise_due = None
+        self._release(_HOLD_PROMISE)
+        self._queue_message("promise_kept", Tone.friendly)
+
+    def _promise_broken(self) -> None:
+        promise = self._promise
+        assert promise is not None
+        when = promise.promised_on or schedule.local_date(
+            self._promised_moment(promise), self._customer.timezone
+        )
+        self._emit("promise_broken", "system", promised_on=when.isoformat())
+        self._promise = self._promise_due = None
+        self._release(_HOLD_PROMISE)
+        self._queue_message(
+            "promise_broken", self._at_least(Tone.neutral), promised_date=when.isoformat()
+        )
+
+    def _at_least(self, tone: Tone) -> Tone:
+        last = self._last_tone
+        return last if last is not None and last.rank > tone.rank else tone
+
+    @workflow.update
+    async def agree_arrangement(self, cmd: AgreeArrangement) -> ActionResult:
+        if self._promise is not None:
+            self._promise = self._promise_due = None
+            self._release(_HOLD_PROMISE)
+        self._hold(_HOLD_PLAN)
+        number = self._plan_number + len(self._plan_requests) + 1
+        self._plan_requests.append(cmd)
+        if self._plan is not None:
+            self._end_plan(PlanOutcome.superseded, f"replaced by plan {number}", cmd.actor)
+        if self._plan_runner is None or self._plan_runner.done():
+            self._plan_runner = asyncio.create_task(self._run_plans())
+        mark = self._emit(
+            "arrangement",
+            cmd.actor,
+            plan=number,
+            workflow_id=plan_workflow_id(workflow.info().workflow_id, number),
+            instalments=[
+                {
+                    "due_on": i.due_on.isoformat() if i.due_on else None,
+                    "due_at": i.due_at.isoformat() if i.due_at else None,
+                    "amount": str(i.amount),
+                }
+                for i in cmd.instalments
+            ],
+        )
+        await self._recorded(mark)
+        return self._result(f"instalment plan {number} agreed; its reminders replace the ladder")
+
+    @agree_arrangement.validator
+    def _validate_arrangement(self, cmd: AgreeArrangement) -> None:
+        self._must_be_open()
+        self._must_not_be_disputed()
+        instalments = cmd.instalments
+        limit = self._policy.max_instalments
+        if not instalments:
+            raise _refuse("a plan needs at least one instalment", "InvalidArrangement")
+        if len(instalments) > limit:
+            raise _refuse(
+                f"{len(instalments)} instalments is more than the policy allows ({limit})",
+                "InvalidArrangement",
+            )
+        currency = self._invoice.currency
+        probe = PlanInput(
+            invoice=self._invoice, number=0, policy=self._policy, instalments=instalments
+        )
+        previous: datetime | None = None
+        now = workflow.now()
+        for number, instalment in enumerate(instalments, start=1):
+            name = f"instalment {number}"
+            if (instalment.due_on is None) == (instalment.due_at is None):
+                raise _refuse(f"{name}: give exactly one of due_on or due_at", "InvalidArrangement")
+            if instalment.amount <= 0 or not fits_currency(instalment.amount, currency):
+                raise _refuse(
+                    f"{name}: the amount {instalment.amount} must be positive, with at most "
+                    f"{currency}'s decimals",
+                    "InvalidArrangement",
+                )
+            due, late = instalment_due(instalment, probe)
+            if previous is not None and due <= previous:
+                raise _refuse(f"{name}: due dates must be strictly ascending", "InvalidArrangement")
+            if number == 1 and late <= now:
+                raise _refuse(f"{name}: the first due date is in the past", "InvalidArrangement")
+            previous = due
+        total = sum((i.amount for i in instalments), Decimal(0))
+        if total != self._outstanding:
+            raise _refuse(
+                f"the instalments add up to {currency} {total}, but {currency} "
+                f"{self._outstanding} is outstanding; they must add up to it exactly",
+                "InvalidArrangement",
+            )
+
+    @workflow.update
+    async def cancel_arrangement(self, cmd: CancelArrangement) -> ActionResult:
+        self._end_plan(PlanOutcome.cancelled, cmd.reason, cmd.actor)
+        self._plan_requests.clear()
+        await self._recorded(
+            self._emit("arrangement_ended", cmd.actor, outcome="cancelled", reason=cmd.reason)
+        )
+        return self._result("the plan is cancelled; reminders resume")
+
+    @cancel_arrangement.validator
+    def _validate_cancel_arrangement(self, cmd: CancelArrangement) -> None:
+        self._must_be_open()
+        if self._plan is None and not self._plan_requests:
+            raise _refuse("no instalment plan is running", "NoArrangement")
+
+    def _must_not_be_disputed(self) -> None:
+        if self._dispute is not None:
+            raise _refuse("a dispute is open on this invoice; resolve it first", "DisputeOpen")
+
+    def _check_amount(self, amount: Decimal, what: str) -> None:
+        currency = self._invoice.currency
+        if amount <= 0 or not fits_currency(amount, currency):
+            raise _refuse(
+                f"{what} {amount} must be positive, with at most {currency}'s decimals",
+                "InvalidAmount",
+            )
+        if amount > self._outstanding:
+            raise _refuse(
+                f"{what} {amount} is more than the {currency} {self._outstanding} outstanding",
+                "InvalidAmount",
+            )
+
+    # ---- the instalment plan (child workflow) --------------------------------------------------
+
+    async def _run_plans(self) -> None:
+        """Run the agreed plans one after another, passing payments and holds to the running one."""
+        while self._plan_requests and self._outcome is None:
+            request = self._plan_requests.pop(0)
+            self._plan_number += 1
+            journey_id = workflow.info().workflow_id
+            plan_input = PlanInput(
+                invoice=self._invoice.model_copy(update={"customer": self._customer}),
+                number=self._plan_number,
+                policy=self._policy,
+                instalments=request.instalments,
+                unreachable=sorted(self._unreachable),
+                actor=request.actor,
+            )
+            self._plan_outbox.clear()
+            self._plan_held = False
+            handle = await workflow.start_child_workflow(
+                InstalmentPlan.run,
+                plan_input,
+                id=plan_workflow_id(journey_id, self._plan_number),
+                static_summary=plan_summary(plan_input),
+                static_details=f"instalment plan of journey {journey_id}",
+                search_attributes=plan_search_attributes(plan_input),
+            )
+            self._plan = handle
+            self._tell_plan_hold()
+            self._plan_finished(await self._drive_plan(handle))
+        if _HOLD_PLAN in self._holds and not self._plan_requests:
+            self._release(_HOLD_PLAN)
+
+    async def _drive_plan(
+        self, handle: workflow.ChildWorkflowHandle[Any, PlanResult]
+    ) -> PlanResult:
+        """Pass payments, holds and the end to the running plan until it finishes."""
+        while True:
+            await workflow.wait_condition(lambda: handle.done() or bool(self._plan_outbox))
+            if handle.done():
+                break
+            name, arg = self._plan_outbox.pop(0)
+            await handle.signal(name, arg)
+        self._plan = None
+        self._plan_outbox.clear()
+        return await handle
+
+    def _to_plan(self, name: str, arg: Any) -> None:
+        self._plan_outbox.append((name, arg))
+
+    def _tell_plan_hold(self) -> None:
+        if self._plan is None:
+            return
+        held = bool(self._holds & _CHASING_STOPPED)
+        if held != self._plan_held:
+            self._plan_held = held
+            self._to_plan("hold_changed", PlanHold(held=held, stage=self._stage()))
+
+    def _end_plan(self, outcome: PlanOutcome, reason: str, actor: str) -> None:
+        if self._plan is not None:
+            self._to_plan("end_plan", EndPlan(outcome=outcome, reason=reason, actor=actor))
+
+    def _plan_finished(self, result: PlanResult) -> None:
+        if result.outcome == PlanOutcome.defaulted and self._outcome is None:
+            self._emit(
+                "arrangement_ended",
+                "system",
+                plan=self._plan_number,
+                outcome="defaulted",
+                reason=result.reason,
+                paid=str(result.paid),
+                outstanding=str(self._outstanding),
+            )
+            tone = self._at_least(Tone.neutral)
+            self._tone_floor = tone
+            self._queue_message("arrangement_lapsed", tone)
+        elif result.outcome == PlanOutcome.completed and self._outcome is None:
+            self._emit("arrangement_ended", "system", plan=self._plan_number, outcome="completed")
+
     # ---- state: query --------------------------------------------------------------------------
 
     @workflow.query
@@ -764,4 +1107,7 @@ class InvoiceJourney:
             paused_reason=self._pause.reason if self._pause else None,
             last_tone=self._last_tone,
             payments=sorted(self._payments),
+            promise=self._promise,
+            promises_made=self._promises_made,
+            plan_number=self._plan_number if self._plan is not None else None,
         )

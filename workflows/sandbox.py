@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-PASSED_THROUGH = ("workflows.models", "workflows.policy", "workflows.schedule", "holidays")
+PASSED_THROUGH = (
+    "workflows.common",
+    "workflows.models",
+    "workflows.policy",
+    "workflows.schedule",
+    "holidays",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -33,6 +33,16 @@ LOOKAHEAD_DAYS = 400
 _DAY = timedelta(days=1)
 
 
+def utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a naive datetime is taken to be UTC already."""
+    return _utc(moment)
+
+
+def local_date(moment: datetime, tz: str) -> date:
+    """The debtor's calendar day at `moment`."""
+    return _utc(moment).astimezone(ZoneInfo(tz)).date()
+
+
 def _utc(moment: datetime) -> datetime:
     """The same instant in UTC; a naive datetime is taken to be UTC already."""
     if moment.tzinfo is None:

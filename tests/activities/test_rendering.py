@@ -29,8 +29,22 @@ SHIPPED = {
     "final_notice": Tone.final,
     "thank_you": Tone.friendly,
     "dispute_review": Tone.neutral,
+    "promise_kept": Tone.friendly,
+    "promise_broken": Tone.neutral,
+    "arrangement_agreed": Tone.friendly,
+    "instalment_reminder": Tone.friendly,
+    "instalment_paid": Tone.friendly,
+    "instalment_missed": Tone.neutral,
+    "arrangement_lapsed": Tone.neutral,
 }
-CHASING = [key for key in SHIPPED if key != "thank_you"]
+NOT_CHASING = {
+    "thank_you",
+    "arrangement_agreed",
+    "instalment_reminder",
+    "instalment_paid",
+    "instalment_missed",
+}
+CHASING = [key for key in SHIPPED if key not in NOT_CHASING]
 PAY = "https://pay.example.com/INV-2026-0042"
 # 23:30 UTC on 4 January is already 5 January in Amsterdam: the debtor's own date is shown.
 NEXT_AT = datetime(2027, 1, 4, 23, 30, tzinfo=UTC)
@@ -64,10 +78,29 @@ def context(**changes: Any) -> MessageContext:
         "payment_url": PAY,
         "next_step": NextStepNote(kind="reminder", at=NEXT_AT),
         "timezone": "Europe/Amsterdam",
-        "extra": {"outcome": "rejected"},
+        # What the journey and the instalment plan put in `extra` for their messages.
+        "extra": {
+            "outcome": "rejected",
+            "promised_date": "2026-12-30",
+            "instalment_number": "2",
+            "instalment_count": "3",
+            "instalment_amount": "400.00",
+            "instalment_due_on": "2027-01-22",
+            "grace_until": "2027-01-27T08:00:00+00:00",
+            "paid_numbers": "1",
+            "plan_schedule": "2026-12-22=400.00;2027-01-22=400.00;2027-02-22=450.00",
+        },
     }
     data.update(changes)
     return MessageContext(**data)
+
+
+def test_a_plan_confirmation_lists_every_instalment_in_the_debtors_language() -> None:
+    email = render("arrangement_agreed", Tone.friendly, "nl", Channel.email, context())
+    assert "- 22 december 2026: € 400,00\n- 22 januari 2027: € 400,00\n" in email.text
+    assert "- 22 februari 2027: € 450,00" in email.text and PAY in email.text
+    missed = render("instalment_missed", Tone.neutral, "en", Channel.sms, context())
+    assert "Instalment 2" in missed.text and "January 27, 2027" in missed.text
 
 
 def test_every_template_the_standard_policy_uses_is_shipped_in_english_and_dutch() -> None:

@@ -22,6 +22,7 @@ from tests.conftest import _binary
 from tests.workflows.conftest import FakeActivities, Journeys
 from workflows.journey import InvoiceJourney
 from workflows.models import DisputeOutcome, OpenDispute, PaymentReceived, ResolveDispute
+from workflows.plan import InstalmentPlan
 from workflows.sandbox import workflow_runner
 
 HERE = Path(__file__).parent
@@ -74,7 +75,7 @@ async def main(suffix: str) -> None:
             async with Worker(
                 env.client,
                 task_queue=queue,
-                workflows=[InvoiceJourney],
+                workflows=[InvoiceJourney, InstalmentPlan],
                 activities=[fakes.deliver_message, fakes.record_journey],
                 workflow_runner=workflow_runner(),
             ):

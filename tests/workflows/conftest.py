@@ -35,6 +35,7 @@ from workflows.models import (
     RecordRequest,
     TimelineEvent,
 )
+from workflows.plan import InstalmentPlan
 from workflows.policy import STANDARD_POLICY, Channel, Policy
 from workflows.sandbox import workflow_runner
 
@@ -177,7 +178,9 @@ class Journeys:
         waited = timedelta(0)
         while not condition():
             if waited >= limit:
-                raise AssertionError(f"still not true after skipping {limit}")
+                raise AssertionError(
+                    f"still not true after skipping {limit}; sent so far: {self.fakes.templates}"
+                )
             await self.env.sleep(step)
             waited += step
 
@@ -198,7 +201,7 @@ async def journeys(
     async with Worker(
         time_skipping_env.client,
         task_queue=task_queue,
-        workflows=[InvoiceJourney],
+        workflows=[InvoiceJourney, InstalmentPlan],
         activities=[fakes.deliver_message, fakes.record_journey],
         workflow_runner=workflow_runner(),
     ):

@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 
 from temporal_client import DATA_CONVERTER
 from workflows.journey import InvoiceJourney
+from workflows.plan import InstalmentPlan
 from workflows.sandbox import workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
@@ -26,7 +27,7 @@ def test_there_are_histories_to_replay() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_stored_history_replays(path: Path) -> None:
     replayer = Replayer(
-        workflows=[InvoiceJourney],
+        workflows=[InvoiceJourney, InstalmentPlan],
         data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
