@@ -34,7 +34,7 @@ from workflows.policy import Policy
 UPDATE_TIMEOUT = timedelta(seconds=30)
 
 # Refusals by the journey's state are 409; refusals of the values sent are 422.
-_INVALID_INPUT = {"InvalidAmount", "InvalidUntil"}
+_INVALID_INPUT = {"InvalidAmount", "InvalidUntil", "InvalidPromise", "InvalidArrangement"}
 
 
 def fingerprint(invoice: Invoice) -> str:

@@ -182,6 +182,57 @@ class ActionIn(BaseModel):
     until: AwareDatetime | None = Field(None, description="Pause only: resume by itself then")
 
 
+class PromiseIn(BaseModel):
+    """A promise to pay: by a day (the debtor's calendar) or a moment, optionally only part."""
+
+    promised_on: date | None = Field(None, examples=["2026-12-30"])
+    promised_at: AwareDatetime | None = None
+    amount: PositiveMoney | None = Field(None, description="Part of the outstanding amount")
+
+    @model_validator(mode="after")
+    def _one_moment(self) -> PromiseIn:
+        if (self.promised_on is None) == (self.promised_at is None):
+            raise ValueError("give exactly one of `promised_on` (a date) or `promised_at`")
+        return self
+
+
+class InstalmentIn(BaseModel):
+    due_on: date | None = Field(None, examples=["2027-01-15"])
+    due_at: AwareDatetime | None = None
+    amount: PositiveMoney = Field(examples=["400.00"])
+
+    @model_validator(mode="after")
+    def _one_moment(self) -> InstalmentIn:
+        if (self.due_on is None) == (self.due_at is None):
+            raise ValueError("give each instalment exactly one of `due_on` or `due_at`")
+        return self
+
+
+class ArrangementIn(BaseModel):
+    """An instalment plan; the amounts must add up to the outstanding amount exactly."""
+
+    instalments: list[InstalmentIn] = Field(min_length=1, max_length=120)
+
+
+class InstalmentOut(BaseModel):
+    number: int
+    due_on: date
+    due_at: datetime | None
+    amount: Decimal
+    paid: Decimal
+    status: str = Field(description="open, late (inside the grace period), paid or missed")
+
+
+class PlanOut(BaseModel):
+    number: int
+    workflow_id: str = Field(description="The plan's workflow in the Temporal UI")
+    status: str = Field(description="running, completed, defaulted, cancelled, superseded or ended")
+    total: Decimal
+    paid: Decimal
+    outstanding: Decimal
+    instalments: list[InstalmentOut]
+
+
 class ContactIn(BaseModel):
     email: str | None = None
     phone: str | None = None
@@ -224,6 +275,7 @@ class InvoiceOut(BaseModel):
     policy: str
     policy_version: int
     next_action: NextAction | None
+    plan: PlanOut | None = Field(None, description="The newest instalment plan, if any")
     timeline: list[TimelineEventOut] | None = None
     created_at: datetime
     updated_at: datetime

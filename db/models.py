@@ -141,6 +141,8 @@ class InvoiceRow(Base):
     currency: Mapped[str] = mapped_column(sa.String(3))
     due_on: Mapped[date] = mapped_column(sa.Date)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    plan: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    """The latest view of the invoice's instalment plan (the newest plan, running or ended)."""
     policy_name: Mapped[str] = mapped_column(sa.String(64))
     policy_version: Mapped[int] = mapped_column(sa.Integer)
     fingerprint: Mapped[str] = mapped_column(sa.String(128))

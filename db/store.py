@@ -34,6 +34,7 @@ from workflows.models import (
     Invoice,
     NextAction,
     Outcome,
+    PlanView,
     RecordRequest,
     Snapshot,
     Stage,
@@ -57,6 +58,7 @@ class InvoiceView(BaseModel):
     currency: str
     due_on: date
     next_action: NextAction | None
+    plan: PlanView | None = None
     policy_name: str
     policy_version: int
     fingerprint: str
@@ -326,6 +328,23 @@ class Store:
         if snapshot.outcome is None:
             query = query.where(InvoiceRow.outcome.is_(None))  # a closed journey stays closed
         session.execute(query.values(values).execution_options(synchronize_session=False))
+        if snapshot.plan is not None:
+            self._apply_plan(session, snapshot.invoice_id, snapshot.plan)
+
+    def _apply_plan(self, session: Session, invoice_id: str, plan: PlanView) -> None:
+        """Keep the newest plan's newest view: (number, revision) only ever grows."""
+        query = sa.select(InvoiceRow.plan).where(InvoiceRow.invoice_id == invoice_id)
+        current = session.execute(query.with_for_update()).scalar_one_or_none()
+        if current is not None:
+            stored = (current.get("number", 0), current.get("revision", 0))
+            if stored > (plan.number, plan.revision):
+                return
+        session.execute(
+            sa.update(InvoiceRow)
+            .where(InvoiceRow.invoice_id == invoice_id)
+            .values(plan=plan.model_dump(mode="json"))
+            .execution_options(synchronize_session=False)
+        )
 
     # ---- messages ------------------------------------------------------------------------------
 
@@ -481,6 +500,7 @@ def _invoice_view(row: InvoiceRow) -> InvoiceView:
         currency=row.currency,
         due_on=row.due_on,
         next_action=NextAction.model_validate(row.next_action) if row.next_action else None,
+        plan=PlanView.model_validate(row.plan) if row.plan else None,
         policy_name=row.policy_name,
         policy_version=row.policy_version,
         fingerprint=row.fingerprint,

@@ -20,6 +20,7 @@ from temporal_client import DATA_CONVERTER
 from workflows.common import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
+SUGGEST_CONTINUE_AS_NEW_AT = 60
 
 
 def _binary(name: str) -> str:
@@ -65,6 +66,12 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
         ui=False,
+        # Temporal suggests continue-as-new at 4,096 events; this low threshold makes a test's
+        # instalment plan cross it in a dozen payments (only plans act on the suggestion).
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AS_NEW_AT}",
+        ],
     )
     try:
         yield env

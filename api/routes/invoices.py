@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from api.schemas import (
     AcceptedOut,
     ActionIn,
     ActionOut,
+    ArrangementIn,
     ContactIn,
     DisputeIn,
     InvoiceIn,
@@ -32,6 +34,8 @@ from api.schemas import (
     InvoiceOut,
     MessageOut,
     PaymentIn,
+    PlanOut,
+    PromiseIn,
     ResolutionIn,
     TimelineEventOut,
     check_precision,
@@ -40,12 +44,17 @@ from api.schemas import (
 from db.store import InvoiceView, Store
 from workflows.models import (
     ActionResult,
+    AgreeArrangement,
+    CancelArrangement,
     Close,
     ContactChanged,
+    Instalment,
     Invoice,
     OpenDispute,
     Pause,
     PaymentReceived,
+    PlanView,
+    PromiseToPay,
     ResolveDispute,
     Resume,
     Stage,
@@ -83,10 +92,22 @@ def invoice_out(row: InvoiceView, store: Store | None = None) -> InvoiceOut:
         policy=row.policy_name,
         policy_version=row.policy_version,
         next_action=row.next_action,
+        plan=_plan_out(row.plan) if row.plan else None,
         timeline=timeline,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _plan_out(plan: PlanView) -> PlanOut:
+    currency = plan.currency
+    data = plan.model_dump()
+    for key in ("total", "paid", "outstanding"):
+        data[key] = money(data[key], currency)
+    for instalment in data["instalments"]:
+        instalment["amount"] = money(instalment["amount"], currency)
+        instalment["paid"] = money(instalment["paid"], currency)
+    return PlanOut.model_validate(data)
 
 
 async def _known(store: Store, client: Client, invoice_id: str) -> InvoiceView:
@@ -247,6 +268,48 @@ async def resolve_dispute(
     """Resolve the open dispute: rejected resumes, upheld cancels, adjusted sets the amount."""
     cmd = ResolveDispute(outcome=body.outcome, amount=body.amount, note=body.note, actor=actor.name)
     return await _update(client, store, invoice_id, "resolve_dispute", cmd)
+
+
+@router.post("/{invoice_id}/promises", response_model=ActionOut, responses=_PROBLEMS)
+async def promise_to_pay(
+    invoice_id: str, body: PromiseIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Record a promise to pay: reminders wait until the promised day plus the grace."""
+    row = await _known(store, client, invoice_id)
+    if body.amount is not None:
+        _check_money(body.amount, row.currency, "amount")
+    cmd = PromiseToPay(**body.model_dump(), actor=actor.name)
+    return await _update(client, store, invoice_id, "promise_to_pay", cmd)
+
+
+@router.post("/{invoice_id}/arrangements", response_model=ActionOut, responses=_PROBLEMS)
+async def agree_arrangement(
+    invoice_id: str, body: ArrangementIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Agree an instalment plan (replacing a running one): it runs as a child workflow."""
+    row = await _known(store, client, invoice_id)
+    for number, instalment in enumerate(body.instalments, start=1):
+        _check_money(instalment.amount, row.currency, f"instalment {number}: amount")
+    cmd = AgreeArrangement(
+        instalments=[Instalment(**i.model_dump()) for i in body.instalments], actor=actor.name
+    )
+    return await _update(client, store, invoice_id, "agree_arrangement", cmd)
+
+
+@router.post("/{invoice_id}/arrangements/cancel", response_model=ActionOut, responses=_PROBLEMS)
+async def cancel_arrangement(
+    invoice_id: str, body: ActionIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> ActionOut:
+    """Cancel the running instalment plan; the reminders resume where they stopped."""
+    cmd = CancelArrangement(reason=body.reason, actor=actor.name)
+    return await _update(client, store, invoice_id, "cancel_arrangement", cmd)
+
+
+def _check_money(amount: Decimal, currency: str, field: str) -> None:
+    try:
+        check_precision(amount, currency, field)
+    except ValueError as exc:
+        raise Problem(422, f"{exc}.") from None
 
 
 @router.post("/{invoice_id}/pause", response_model=ActionOut, responses=_PROBLEMS)

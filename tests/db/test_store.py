@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from db.store import Store
 from workflows.models import (
     Customer,
+    InstalmentView,
     Invoice,
     NextAction,
     Outcome,
+    PlanView,
     RecordRequest,
     Snapshot,
     Stage,
@@ -434,3 +436,54 @@ def test_list_tasks_filters(store: Store) -> None:
 
 def test_ping(store: Store) -> None:
     store.ping()
+
+
+# ---- instalment plans --------------------------------------------------------------------------
+
+
+def plan_view(number: int, revision: int, paid: str = "0") -> PlanView:
+    return PlanView(
+        number=number,
+        workflow_id=f"invoice-INV-1-plan-{number}",
+        currency="EUR",
+        total=Decimal("1250.10"),
+        paid=Decimal(paid),
+        outstanding=Decimal("1250.10") - Decimal(paid),
+        instalments=[
+            InstalmentView(number=1, due_on=date(2027, 1, 15), amount=Decimal("600.00")),
+            InstalmentView(number=2, due_on=date(2027, 2, 15), amount=Decimal("650.10")),
+        ],
+        revision=revision,
+    )
+
+
+def test_the_invoice_shows_its_newest_plan_and_an_older_view_never_overwrites_it(
+    store: Store,
+) -> None:
+    start(store)
+    for number, revision, paid in [(1, 3, "600.00"), (1, 2, "0"), (2, 1, "100.00"), (1, 9, "0")]:
+        plan_snapshot = snapshot(stage=Stage.arrangement).model_copy(
+            update={"plan": plan_view(number, revision, paid)}
+        )
+        store.record(RecordRequest(snapshot=plan_snapshot, events=[]))
+        if number == 1 and revision == 3:
+            row = store.get_invoice("INV-1")
+            assert row is not None and row.plan is not None
+            assert row.plan.paid == Decimal("600.00") and row.stage == Stage.arrangement
+
+    row = store.get_invoice("INV-1")
+    assert row is not None and row.plan is not None
+    assert (row.plan.number, row.plan.revision, row.plan.paid) == (2, 1, Decimal("100.00"))
+    assert [i.amount for i in row.plan.instalments] == [Decimal("600.00"), Decimal("650.10")]
+
+
+def test_a_closed_journey_still_takes_its_plans_final_view(store: Store) -> None:
+    start(store)
+    closed = snapshot(stage=Stage.paid, outcome=Outcome.paid, outstanding="0")
+    store.record(RecordRequest(snapshot=closed, events=[event("e1")]))
+    late = snapshot(stage=Stage.arrangement).model_copy(update={"plan": plan_view(1, 5, "1250.10")})
+    store.record(RecordRequest(snapshot=late, events=[event("e2", at=T0 + timedelta(seconds=1))]))
+
+    row = store.get_invoice("INV-1")
+    assert row is not None and row.plan is not None
+    assert row.stage == Stage.paid and row.plan.paid == Decimal("1250.10")
