@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,15 @@ from temporalio.worker import Worker
 from tests.conftest import _binary
 from tests.workflows.conftest import FakeActivities, Journeys
 from workflows.journey import InvoiceJourney
-from workflows.models import DisputeOutcome, OpenDispute, PaymentReceived, ResolveDispute
+from workflows.models import (
+    AgreeArrangement,
+    DisputeOutcome,
+    Instalment,
+    OpenDispute,
+    PaymentReceived,
+    PromiseToPay,
+    ResolveDispute,
+)
 from workflows.plan import InstalmentPlan
 from workflows.sandbox import workflow_runner
 
@@ -55,6 +63,49 @@ async def _dispute_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def _local_today(journeys: Journeys) -> date:
+    from zoneinfo import ZoneInfo
+
+    return (await journeys.env.get_current_time()).astimezone(ZoneInfo("Europe/Amsterdam")).date()
+
+
+async def _promise_broken_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    fakes = journeys.fakes
+    handle = await journeys.start("promise", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    day = await _local_today(journeys)
+    await handle.execute_update(
+        InvoiceJourney.promise_to_pay, PromiseToPay(promised_on=day + timedelta(days=4))
+    )
+    await journeys.until(lambda: "overdue_2" in fakes.templates)
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("1250"), reference="B-1")
+    )
+    await handle.result()
+    return handle
+
+
+async def _plan_defaulted(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """The journey's history; the plan's own history is stored beside it (`_plan`)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("plan", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    day = await _local_today(journeys)
+    plan = AgreeArrangement(
+        instalments=[
+            Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
+            Instalment(due_on=day + timedelta(days=40), amount=Decimal("850.00")),
+        ]
+    )
+    await handle.execute_update(InvoiceJourney.agree_arrangement, plan)
+    await journeys.until(lambda: "instalment_reminder" in fakes.templates)
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("400"), reference="B-1")
+    )
+    await handle.result()
+    return handle
+
+
 async def main(suffix: str) -> None:
     from temporalio.testing import WorkflowEnvironment
 
@@ -69,6 +120,8 @@ async def main(suffix: str) -> None:
         for name, scenario in (
             ("standard_ladder", _standard_ladder),
             ("dispute_adjusted_then_paid", _dispute_then_paid),
+            ("promise_broken_then_paid", _promise_broken_then_paid),
+            ("plan_defaulted", _plan_defaulted),
         ):
             fakes = FakeActivities()
             queue = f"record-{name}"
@@ -80,12 +133,16 @@ async def main(suffix: str) -> None:
                 workflow_runner=workflow_runner(),
             ):
                 handle = await scenario(Journeys(env, queue, fakes))
-                history = await handle.fetch_history()
-            path = HERE / f"{name}_{suffix}.json"
-            if path.exists():
-                raise SystemExit(f"{path.name} exists; choose another suffix")
-            path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-            print(f"{path.name}: {len(history.events)} events")
+                histories = {name: await handle.fetch_history()}
+                if name == "plan_defaulted":
+                    plan = env.client.get_workflow_handle(f"{handle.id}-plan-1")
+                    histories[f"{name}_plan"] = await plan.fetch_history()
+            for stem, history in histories.items():
+                path = HERE / f"{stem}_{suffix}.json"
+                if path.exists():
+                    raise SystemExit(f"{path.name} exists; choose another suffix")
+                path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+                print(f"{path.name}: {len(history.events)} events")
     finally:
         await env.shutdown()
 
