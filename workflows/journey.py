@@ -683,11 +683,15 @@ class InvoiceJourney:
         if change.phone:
             self._unreachable -= {Channel.sms, Channel.whatsapp}
         self._emit("contact_changed", change.actor, fields=sorted(updates))
+        if self._plan is not None:
+            self._to_plan("contact_changed", change)
 
     @workflow.signal
     def channel_opted_out(self, opt_out: ChannelOptedOut) -> None:
         self._unreachable.add(opt_out.channel)
         self._emit("opted_out", opt_out.actor, channel=opt_out.channel.value)
+        if self._plan is not None:
+            self._to_plan("channel_opted_out", opt_out)
 
     @workflow.signal
     def task_completed(self, done: TaskCompleted) -> None:

@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
         reachable_channels,
     )
     from workflows.models import (
+        ChannelOptedOut,
+        ContactChanged,
         EndPlan,
         Instalment,
         InstalmentStatus,
@@ -178,7 +180,11 @@ class InstalmentPlan:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     input.model_copy(
-                        update={"state": self._state, "unreachable": sorted(self._unreachable)}
+                        update={
+                            "state": self._state,
+                            "unreachable": sorted(self._unreachable),
+                            "invoice": self._invoice,
+                        }
                     )
                 )
             self._publish(wake)
@@ -485,6 +491,21 @@ class InstalmentPlan:
                 state.held_total += now - state.held_since
             state.held, state.held_since, state.held_stage = False, None, None
         self._changed()
+
+    @workflow.signal
+    def contact_changed(self, change: ContactChanged) -> None:
+        """The debtor's contact details changed on the journey: later messages use them."""
+        updates = change.model_dump(exclude_none=True, exclude={"actor"})
+        self._customer = self._customer.model_copy(update=updates)
+        self._invoice = self._invoice.model_copy(update={"customer": self._customer})
+        if change.email:
+            self._unreachable.discard(Channel.email)
+        if change.phone:
+            self._unreachable -= {Channel.sms, Channel.whatsapp}
+
+    @workflow.signal
+    def channel_opted_out(self, opt_out: ChannelOptedOut) -> None:
+        self._unreachable.add(opt_out.channel)
 
     @workflow.signal
     def end_plan(self, end: EndPlan) -> None:

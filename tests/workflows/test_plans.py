@@ -16,6 +16,8 @@ from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
     CancelArrangement,
+    ChannelOptedOut,
+    ContactChanged,
     DisputeOutcome,
     Instalment,
     OpenDispute,
@@ -27,6 +29,7 @@ from workflows.models import (
     ResolveDispute,
     Stage,
 )
+from workflows.policy import Channel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -423,3 +426,27 @@ async def test_a_36_month_plan_continues_as_new_and_completes(
             break
     assert len(runs) >= 2, runs
     assert max(runs) <= 1100, runs
+
+
+async def test_contact_changes_during_a_plan_reach_the_plans_messages(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    day = await today(journeys)
+    await handle.execute_update(
+        InvoiceJourney.agree_arrangement,
+        plan_of([(day + timedelta(days=10), "600.00"), (day + timedelta(days=40), "650.00")]),
+    )
+    await handle.signal(
+        InvoiceJourney.contact_changed, ContactChanged(email="finance@devries.example")
+    )
+    await handle.signal(InvoiceJourney.payment_received, pay("600.00", "BANK-1"))
+    await journeys.until(lambda: "instalment_paid" in fakes.templates)
+    confirmation = fakes.sent[-1]
+    assert confirmation.request.invoice.customer.email == "finance@devries.example"
+    assert confirmation.channels == [Channel.email]
+
+    await handle.signal(InvoiceJourney.channel_opted_out, ChannelOptedOut(channel=Channel.email))
+    await journeys.until(lambda: fakes.templates.count("instalment_reminder") == 1)
+    assert fakes.sent[-1].channels == [Channel.sms]
