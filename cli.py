@@ -1,4 +1,5 @@
-"""The `dunwell` command line: `dev` runs everything; `worker`, `api`, `migrate` run one part."""
+"""The `dunwell` command line: `dev` runs everything; `worker`, `api`, `migrate` run one part;
+`keys` manages API keys."""
 
 from __future__ import annotations
 
@@ -22,6 +23,28 @@ def _migrate() -> None:
     Store(make_sessionmaker(make_engine(settings.database))).ensure_shipped_policies(
         SHIPPED_POLICIES
     )
+
+
+def _keys(args: argparse.Namespace) -> None:
+    from db.keys import KeyProblem, KeyStore
+    from db.session import make_engine, make_sessionmaker
+
+    _migrate()
+    keys = KeyStore(make_sessionmaker(make_engine(get_settings().database)))
+    try:
+        if args.keys_command == "create":
+            view, key = keys.create(args.name, args.role)
+            print(f"Created {view.role} key {view.name!r}. It is shown only this once:\n\n{key}\n")
+        elif args.keys_command == "revoke":
+            view = keys.revoke(args.name)
+            print(f"Revoked key {view.name!r}; it is refused from now on.")
+        else:
+            for v in keys.list():
+                state = f"revoked {v.revoked_at:%Y-%m-%d %H:%M}" if v.revoked_at else "live"
+                used = f"{v.last_used_at:%Y-%m-%d %H:%M}" if v.last_used_at else "never"
+                print(f"{v.name:<30} {v.role:<12} {state:<24} last used {used}")
+    except KeyProblem as exc:
+        sys.exit(f"dunwell keys: {exc}")
 
 
 def _worker() -> None:
@@ -63,12 +86,24 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("worker", help="run the Temporal worker")
     commands.add_parser("api", help="run the HTTP API")
     commands.add_parser("migrate", help="apply database migrations and add the shipped policies")
+    keys = commands.add_parser("keys", help="API keys kept hashed in the database")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="make a key and show it once")
+    create.add_argument("--role", required=True, choices=["integration", "agent", "admin"])
+    create.add_argument("--name", required=True, help="who holds it; recorded as the actor")
+    revoke = key_commands.add_parser("revoke", help="refuse a key from now on")
+    revoke.add_argument("name")
+    key_commands.add_parser("list", help="every key: role, revoked or live, last use")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=get_settings().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "keys":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        _keys(args)
+        return
     {"dev": _dev, "worker": _worker, "api": _api, "migrate": _migrate}[args.command]()
 
 

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     api_access_log: bool = Field(
         False, description="Log every request (off: a fifth of the API's cost per journey start)."
     )
+    api_max_body_bytes: int = Field(
+        262_144, description="Larger request bodies are refused with 413 before they are read."
+    )
     temporal_address: str | None = Field(
         None, description="host:port of Temporal; 127.0.0.1:DUNWELL_TEMPORAL_PORT when unset."
     )

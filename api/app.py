@@ -12,8 +12,10 @@ from temporalio.client import Client
 
 from api import problems
 from api.auth import parse_keys
+from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
 from api.routes import customers, invoices, policies, tasks
+from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
 from settings import Settings, get_settings
@@ -47,10 +49,11 @@ def create_app(
         app.state.settings = settings
         app.state.api_keys = api_keys
         app.state.store = store or Store(make_sessionmaker(make_engine(settings.database)))
+        app.state.keys = KeyStore(app.state.store.sessions)
         app.state.policies = PolicyCache(app.state.store)
         app.state.temporal = temporal or await _connect_with_patience(settings)
         if not api_keys:
-            log.warning("DUNWELL_API_KEYS is empty: every request will be refused with 401")
+            log.info("DUNWELL_API_KEYS is empty: only keys made with `dunwell keys create` work")
         yield
 
     app = FastAPI(
@@ -60,6 +63,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     for module in (invoices, customers, policies, tasks):
         app.include_router(module.router)
 

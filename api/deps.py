@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.auth import Actor, ApiKey, Role, authenticate
 from api.policy_cache import PolicyCache
 from api.problems import Problem
+from db.keys import PREFIX, KeyStore
 from db.store import Store
 from settings import Settings
 
@@ -43,7 +45,10 @@ Policies = Annotated[PolicyCache, Depends(_policies)]
 TemporalClient = Annotated[Client, Depends(_temporal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from DUNWELL_API_KEYS")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `dunwell keys create` (or DUNWELL_API_KEYS in development)",
+)
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
@@ -55,10 +60,22 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
     ) -> Actor:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Problem(401, "Send your API key as `Authorization: Bearer <key>`.")
-        keys: list[ApiKey] = request.app.state.api_keys
-        actor = authenticate(keys, credentials.credentials)
+        presented = credentials.credentials
+        actor: Actor | None
+        if presented.startswith(PREFIX):
+            # A key from `dunwell keys create`: looked up every time, so a revocation holds at once.
+            key_store: KeyStore = request.app.state.keys
+            found = await run_in_threadpool(key_store.authenticate, presented)
+            actor = Actor(Role(found.role), found.name) if found else None
+        else:
+            keys: list[ApiKey] = request.app.state.api_keys
+            actor = authenticate(keys, presented)
         if actor is None:
-            raise Problem(401, "That API key is not valid; check DUNWELL_API_KEYS.")
+            raise Problem(
+                401,
+                "That API key is not valid or has been revoked; check the key "
+                "(`dunwell keys list` shows the live ones).",
+            )
         if not actor.may(*roles):
             allowed = " or ".join(r.value for r in roles)
             raise Problem(

@@ -220,3 +220,17 @@ class TaskRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_by: Mapped[str | None] = mapped_column(sa.String(200))
     note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ApiKeyRow(Base):
+    """An API key created with `dunwell keys create`: only its hash is kept."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

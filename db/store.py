@@ -114,6 +114,10 @@ class Store:
         self._sessions = sessions
         self._clock = clock
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
+
     def ping(self) -> None:
         """Raise when the database cannot be reached."""
         with self._sessions() as session:

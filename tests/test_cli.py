@@ -1,0 +1,37 @@
+"""`dunwell keys`: production API keys from the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_the_keys_command_shows_a_key_once_and_revokes_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")}
+    env["DUNWELL_HOME"] = str(tmp_path)  # SQLite in there
+
+    def dunwell(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "cli.py", "keys", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = dunwell("create", "--role", "agent", "--name", "anna")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.split()[-1]
+    assert key.startswith("dw_") and "shown only this once" in created.stdout
+    listed = dunwell("list")
+    assert "anna" in listed.stdout and "live" in listed.stdout and key not in listed.stdout
+    again = dunwell("create", "--role", "agent", "--name", "anna")
+    assert again.returncode != 0 and "already a key named 'anna'" in again.stderr
+    assert dunwell("revoke", "anna").returncode == 0
+    assert "revoked" in dunwell("list").stdout
+    assert key not in (tmp_path / "dunwell.db").read_bytes().decode(errors="ignore")
