@@ -227,13 +227,22 @@ class Store:
         stage: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        outcome: str | None = None,
+        due_before: date | None = None,
     ) -> list[InvoiceView]:
-        """Invoices, newest first, optionally of one debtor and/or in one stage."""
+        """Invoices, newest first, filtered by debtor, stage, outcome and due date.
+
+        `due_before` keeps open journeys due before that day (overdue by at least some days).
+        """
         query = sa.select(InvoiceRow)
         if customer_id is not None:
             query = query.where(InvoiceRow.customer_id == customer_id)
         if stage is not None:
             query = query.where(InvoiceRow.stage == stage)
+        if outcome is not None:
+            query = query.where(InvoiceRow.outcome == outcome)
+        if due_before is not None:
+            query = query.where(InvoiceRow.due_on < due_before, InvoiceRow.outcome.is_(None))
         query = query.order_by(InvoiceRow.created_at.desc(), InvoiceRow.invoice_id.desc())
         with self._sessions() as session:
             rows = session.scalars(query.limit(limit).offset(offset))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from fastapi import APIRouter, Query, Response
@@ -51,6 +51,7 @@ from workflows.models import (
     Instalment,
     Invoice,
     OpenDispute,
+    Outcome,
     Pause,
     PaymentReceived,
     PlanView,
@@ -192,12 +193,25 @@ async def list_invoices(
     store: StoreDep,
     customer_id: str | None = Query(None, pattern=IDENTIFIER),
     stage: Stage | None = None,
+    outcome: Outcome | None = None,
+    overdue_days: int | None = Query(
+        None, ge=0, le=3650, description="Open journeys at least this many days past due"
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> InvoiceList:
-    """List journeys, newest first, by customer and stage."""
+    """List journeys, newest first, by customer, stage, outcome and days overdue."""
+    due_before = None
+    if overdue_days is not None:
+        due_before = datetime.now(UTC).date() - timedelta(days=overdue_days - 1)
     rows = await run_in_threadpool(
-        store.list_invoices, customer_id, stage.value if stage else None, limit, offset
+        store.list_invoices,
+        customer_id,
+        stage.value if stage else None,
+        limit,
+        offset,
+        outcome.value if outcome else None,
+        due_before,
     )
     return InvoiceList(items=[invoice_out(r) for r in rows], limit=limit, offset=offset)
 

@@ -248,3 +248,17 @@ async def test_policies_are_versioned_and_validated(system: System) -> None:
         "/v1/policies/standard", json=broken, headers=system.headers("admin")
     )
     assert refused.status_code == 422 and "nope" in refused.json()["detail"]
+
+
+async def test_the_invoice_list_filters_by_outcome_and_days_overdue(system: System) -> None:
+    for invoice_id in ("LST-1", "LST-2"):
+        response = await system.post("/v1/invoices", invoice_body(invoice_id), "integration")
+        assert response.status_code == 201, response.text
+        await system.until(invoice_id, lambda v: v["stage"] == "reminding")
+    await system.post("/v1/invoices/LST-1/write-off", {"reason": "debtor bankrupt"})
+    written_off = (await system.get("/v1/invoices?outcome=written_off")).json()["items"]
+    assert [i["invoice_id"] for i in written_off] == ["LST-1"]
+    overdue = (await system.get("/v1/invoices?overdue_days=0")).json()["items"]
+    assert [i["invoice_id"] for i in overdue] == ["LST-2"]  # due today, still open
+    assert (await system.get("/v1/invoices?overdue_days=1")).json()["items"] == []
+    assert (await system.get("/v1/invoices?overdue_days=-1")).status_code == 422

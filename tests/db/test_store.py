@@ -487,3 +487,20 @@ def test_a_closed_journey_still_takes_its_plans_final_view(store: Store) -> None
     row = store.get_invoice("INV-1")
     assert row is not None and row.plan is not None
     assert row.stage == Stage.paid and row.plan.paid == Decimal("1250.10")
+
+
+def test_list_invoices_filters_by_outcome_and_days_overdue(store: Store) -> None:
+    for invoice_id, due_on in [("OLD", date(2026, 10, 1)), ("NEW", date(2026, 12, 1))]:
+        store.ensure_invoice(
+            invoice(invoice_id).model_copy(update={"due_on": due_on}), "fp", "standard", 1
+        )
+    start(store, "PAID")  # due 2026-12-22, but closed
+    paid = snapshot("PAID", stage=Stage.paid, outcome=Outcome.paid, outstanding="0")
+    store.record(RecordRequest(snapshot=paid))
+
+    assert [r.invoice_id for r in store.list_invoices(outcome="paid")] == ["PAID"]
+    # On 2026-12-31: OLD is 91 days overdue, NEW 30; a closed journey is never "overdue".
+    overdue_60 = store.list_invoices(due_before=date(2026, 12, 31) - timedelta(days=59))
+    assert [r.invoice_id for r in overdue_60] == ["OLD"]
+    overdue_1 = store.list_invoices(due_before=date(2026, 12, 31))
+    assert sorted(r.invoice_id for r in overdue_1) == ["NEW", "OLD"]
