@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
-from workflows.models import Customer
+from workflows.models import ContactChanged, Customer
 from workflows.policy import Channel
 
 RECORD_ACTIVITY = "record_journey"
@@ -41,6 +41,19 @@ def reachable_channels(
     preferred = customer.preferred_channel
     ordered = sorted(channels, key=lambda c: 0 if c == preferred else 1)
     return [c for c in ordered if _has_contact(customer, c) and c not in blocked]
+
+
+def apply_contact_change(
+    customer: Customer, unreachable: set[Channel], change: ContactChanged
+) -> tuple[Customer, set[Channel], list[str]]:
+    """The debtor after a contact change; a new email or phone makes its channels usable again."""
+    updates = change.model_dump(exclude_none=True, exclude={"actor"})
+    blocked = set(unreachable)
+    if change.email:
+        blocked.discard(Channel.email)
+    if change.phone:
+        blocked -= {Channel.sms, Channel.whatsapp}
+    return customer.model_copy(update=updates), blocked, sorted(updates)
 
 
 def _has_contact(customer: Customer, channel: Channel) -> bool:

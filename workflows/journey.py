@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         NEXT_ACTION_AT,
         RECORD_ACTIVITY,
         RETRY,
+        apply_contact_change,
         fits_currency,
         reachable_channels,
     )
@@ -676,13 +677,10 @@ class InvoiceJourney:
 
     @workflow.signal
     def contact_changed(self, change: ContactChanged) -> None:
-        updates = change.model_dump(exclude_none=True, exclude={"actor"})
-        self._customer = self._customer.model_copy(update=updates)
-        if change.email:
-            self._unreachable.discard(Channel.email)
-        if change.phone:
-            self._unreachable -= {Channel.sms, Channel.whatsapp}
-        self._emit("contact_changed", change.actor, fields=sorted(updates))
+        self._customer, self._unreachable, fields = apply_contact_change(
+            self._customer, self._unreachable, change
+        )
+        self._emit("contact_changed", change.actor, fields=fields)
         if self._plan is not None:
             self._to_plan("contact_changed", change)
 

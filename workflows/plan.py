@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         NEXT_ACTION_AT,
         RECORD_ACTIVITY,
         RETRY,
+        apply_contact_change,
         reachable_channels,
     )
     from workflows.models import (
@@ -495,13 +496,10 @@ class InstalmentPlan:
     @workflow.signal
     def contact_changed(self, change: ContactChanged) -> None:
         """The debtor's contact details changed on the journey: later messages use them."""
-        updates = change.model_dump(exclude_none=True, exclude={"actor"})
-        self._customer = self._customer.model_copy(update=updates)
+        self._customer, self._unreachable, _ = apply_contact_change(
+            self._customer, self._unreachable, change
+        )
         self._invoice = self._invoice.model_copy(update={"customer": self._customer})
-        if change.email:
-            self._unreachable.discard(Channel.email)
-        if change.phone:
-            self._unreachable -= {Channel.sms, Channel.whatsapp}
 
     @workflow.signal
     def channel_opted_out(self, opt_out: ChannelOptedOut) -> None:
