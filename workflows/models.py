@@ -103,6 +103,26 @@ class ChannelOptedOut(BaseModel):
     actor: str = "debtor"
 
 
+class ChannelOptedIn(BaseModel):
+    """The debtor asked for this channel again (Twilio START / UNSTOP)."""
+
+    channel: Channel
+    actor: str = "debtor"
+
+
+class MessageBounced(BaseModel):
+    """A provider told us, after accepting it, that a message never reached the debtor.
+
+    `message_key` is the message's key (`{workflow id}:{step}:{channel}`); a bounce reported twice
+    for one key changes nothing the second time.
+    """
+
+    message_key: str
+    channel: Channel
+    reason: str = ""
+    actor: str = "provider"
+
+
 class TaskCompleted(BaseModel):
     task_id: str
     kind: str
