@@ -9,6 +9,7 @@ the read model through the `record_journey` activity; messages go out through `d
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         AgreeArrangement,
         CancelArrangement,
+        ChannelOptedIn,
         ChannelOptedOut,
         Close,
         ContactChanged,
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         Invoice,
         JourneyInput,
         JourneyStatus,
+        MessageBounced,
         MessageRequest,
         MessageResult,
         NextAction,
@@ -83,6 +86,8 @@ with workflow.unsafe.imports_passed_through():
 
 _PATCH_UPDATE_RECORDS = "update-records-its-own-event"
 _PATCH_WITHDRAW_SEND = "withdraw-send-on-hold"
+_PATCH_FALLBACK = "fall-back-to-another-channel"
+_PATCH_SPREAD = "spread-sends-over-the-window"
 
 _HOLD_DISPUTE = "dispute"
 _HOLD_PAUSE = "pause"
@@ -94,6 +99,17 @@ _HOLD_PLAN = "arrangement"
 _SHIFTING_HOLDS = frozenset({_HOLD_DISPUTE, _HOLD_PAUSE, _HOLD_PROMISE, _HOLD_PLAN})
 # Holds that stop an instalment plan's own reminders too.
 _CHASING_STOPPED = frozenset({_HOLD_DISPUTE, _HOLD_PAUSE})
+
+
+@dataclass
+class _SentMessage:
+    """The journey's latest message, so that a later bounce can send it again elsewhere."""
+
+    key: str
+    template: str
+    tone: Tone
+    extra: dict[str, str]
+    reached: set[Channel]
 
 
 def workflow_id(invoice_id: str) -> str:
@@ -148,6 +164,13 @@ class InvoiceJourney:
         self._dispute_task_created = False
         self._pause: Pause | None = None
         self._unreachable: set[Channel] = set()
+        self._bounced: set[str] = set()
+        self._last_message: _SentMessage | None = None
+        self._spread = timedelta(0)
+        window = self._policy.send_window
+        if window is not None and window.spread and workflow.patched(_PATCH_SPREAD):
+            # Journeys started before the spread existed keep their exact step times.
+            self._spread = schedule.spread_offset(self._invoice.invoice_id, window.spread)
         self._last_tone: Tone | None = None
         self._queued_messages: list[tuple[str, Tone, dict[str, str]]] = []
         self._promise: PromiseToPay | None = None
@@ -277,6 +300,7 @@ class InvoiceJourney:
                 self._policy.send_window,
                 c.timezone,
                 c.country,
+                self._spread,
             )
 
     def _due_moment(self) -> datetime:
@@ -375,6 +399,8 @@ class InvoiceJourney:
     async def _send_queued(self) -> None:
         name, tone, extra = self._queued_messages.pop(0)
         key = extra.pop("_key", name)
+        if extra.pop("_resend", None):
+            self._emit("message_resent", "system", template=name, reason="bounced")
         await self._deliver(key, name, tone, extra)
 
     def _queue_message(self, template: str, tone: Tone, **extra: str) -> None:
@@ -390,14 +416,21 @@ class InvoiceJourney:
         tone: Tone,
         extra: dict[str, str],
         channels: list[Channel] | None = None,
+        *,
+        first_that_works: bool = False,
     ) -> bool:
-        """Deliver a message; False when it was withdrawn because the journey stopped chasing."""
+        """Deliver a message; False when it was withdrawn because the journey stopped chasing.
+
+        `channels` given: send on each of them (a step's channels), unless `first_that_works`;
+        none given: on the debtor's first reachable channel. When the message reaches nobody, it
+        falls back once to the debtor's other reachable channels; with none left an agent is
+        asked to find a working contact.
+        """
         await self._flush()
-        all_channels = channels is not None
+        all_channels = channels is not None and not first_that_works
         ordered = reachable_channels(self._customer, channels or ALL_CHANNELS, self._unreachable)
         if not ordered:
-            self._no_working_contact(template)
-            return True
+            return await self._fall_back(key, template, tone, extra, channels, first_that_works)
         request = MessageRequest(
             key_prefix=f"{workflow.info().workflow_id}:{key}",
             invoice=self._invoice.model_copy(update={"customer": self._customer}),
@@ -432,15 +465,41 @@ class InvoiceJourney:
         for outcome in result.outcomes:
             if outcome.permanent:
                 self._unreachable.add(outcome.channel)
-        if result.delivered:
-            if template not in ("thank_you",):
-                self._last_tone = (
-                    tone
-                    if self._last_tone is None
-                    else max(self._last_tone, tone, key=lambda t: t.rank)
+        if not result.delivered:
+            return await self._fall_back(key, template, tone, extra, channels, first_that_works)
+        reached = {o.channel for o in result.outcomes if o.status in ("sent", "outbox")}
+        self._last_message = _SentMessage(key, template, tone, dict(extra), reached)
+        if template not in ("thank_you",):
+            self._last_tone = (
+                tone
+                if self._last_tone is None
+                else max(self._last_tone, tone, key=lambda t: t.rank)
+            )
+        return True
+
+    async def _fall_back(
+        self,
+        key: str,
+        template: str,
+        tone: Tone,
+        extra: dict[str, str],
+        tried: list[Channel] | None,
+        fallen_back: bool,
+    ) -> bool:
+        """The message reached nobody on its channels: try the debtor's other channels once."""
+        if not fallen_back and tried is not None and workflow.patched(_PATCH_FALLBACK):
+            others = [c for c in ALL_CHANNELS if c not in tried]
+            if reachable_channels(self._customer, others, self._unreachable):
+                self._emit(
+                    "channel_fallback",
+                    "system",
+                    template=template,
+                    unreachable=[c.value for c in tried],
                 )
-        else:
-            self._no_working_contact(template)
+                return await self._deliver(
+                    key, template, tone, extra, others, first_that_works=True
+                )
+        self._no_working_contact(template)
         return True
 
     async def _send_unless_stopped(
@@ -690,6 +749,46 @@ class InvoiceJourney:
         self._emit("opted_out", opt_out.actor, channel=opt_out.channel.value)
         if self._plan is not None:
             self._to_plan("channel_opted_out", opt_out)
+
+    @workflow.signal
+    def channel_opted_in(self, opt_in: ChannelOptedIn) -> None:
+        self._unreachable.discard(opt_in.channel)
+        self._emit("opted_in", opt_in.actor, channel=opt_in.channel.value)
+        if self._plan is not None:
+            self._to_plan("channel_opted_in", opt_in)
+
+    @workflow.signal
+    def message_bounced(self, bounce: MessageBounced) -> None:
+        """A message accepted earlier never arrived: stop using that channel, send it elsewhere."""
+        if bounce.message_key in self._bounced:
+            return
+        self._bounced.add(bounce.message_key)
+        self._unreachable.add(bounce.channel)
+        self._emit(
+            "message_bounced",
+            bounce.actor,
+            channel=bounce.channel.value,
+            reason=bounce.reason or None,
+            message_key=bounce.message_key,
+        )
+        if self._plan is not None:
+            self._to_plan("message_bounced", bounce)
+        last = self._last_message
+        if (
+            last is None
+            or bounce.message_key
+            != f"{workflow.info().workflow_id}:{last.key}:{bounce.channel.value}"
+        ):
+            return  # not the latest message: the next one avoids the channel anyway
+        last.reached.discard(bounce.channel)
+        if last.reached or self._outcome is not None or self._holds & _SHIFTING_HOLDS:
+            return
+        if reachable_channels(self._customer, ALL_CHANNELS, self._unreachable):
+            self._queued_messages.append(
+                (last.template, last.tone, {**last.extra, "_key": last.key, "_resend": "1"})
+            )
+        else:
+            self._no_working_contact(last.template)
 
     @workflow.signal
     def task_completed(self, done: TaskCompleted) -> None:

@@ -36,12 +36,14 @@ with workflow.unsafe.imports_passed_through():
         reachable_channels,
     )
     from workflows.models import (
+        ChannelOptedIn,
         ChannelOptedOut,
         ContactChanged,
         EndPlan,
         Instalment,
         InstalmentStatus,
         InstalmentView,
+        MessageBounced,
         MessageRequest,
         MessageResult,
         NextAction,
@@ -121,6 +123,7 @@ class InstalmentPlan:
         self._state = input.state or PlanState(view=self._fresh_view(input))
         self._unreachable: set[Channel] = set(input.unreachable)
         self._queued: list[tuple[str, str, Tone, dict[str, str]]] = []
+        self._last_sent: tuple[str, str, Tone, dict[str, str], Channel] | None = None
         self._pending: list[TimelineEvent] = []
         self._recorded_revision = -1 if input.state is None else self._state.view.revision
         self._dirty = False
@@ -348,6 +351,8 @@ class InstalmentPlan:
         for outcome in result.outcomes:
             if outcome.permanent:
                 self._unreachable.add(outcome.channel)
+            elif outcome.status in ("sent", "outbox"):
+                self._last_sent = (key, template, tone, extra, outcome.channel)
 
     def _instalment_extra(self, instalment: InstalmentView) -> dict[str, str]:
         return {
@@ -504,6 +509,22 @@ class InstalmentPlan:
     @workflow.signal
     def channel_opted_out(self, opt_out: ChannelOptedOut) -> None:
         self._unreachable.add(opt_out.channel)
+
+    @workflow.signal
+    def channel_opted_in(self, opt_in: ChannelOptedIn) -> None:
+        self._unreachable.discard(opt_in.channel)
+
+    @workflow.signal
+    def message_bounced(self, bounce: MessageBounced) -> None:
+        """Forwarded by the journey (which drops repeats): resend the latest message elsewhere."""
+        self._unreachable.add(bounce.channel)
+        last = self._last_sent
+        if last is None or self._state.view.status != PlanOutcome.running:
+            return
+        key, template, tone, extra, channel = last
+        if bounce.message_key == f"{workflow.info().workflow_id}:{key}:{channel.value}":
+            self._last_sent = None
+            self._queue(key, template, tone, extra)
 
     @workflow.signal
     def end_plan(self, end: EndPlan) -> None:

@@ -49,6 +49,12 @@ class SendWindow(BaseModel):
     start: time = time(9, 0)
     end: time = time(17, 0)
     skip_public_holidays: bool = True
+    spread: timedelta = Field(
+        timedelta(hours=1),
+        description="Messages due at the window's opening go out over its first part "
+        "(each invoice at its own fixed minute), so a due-date surge does not hit the providers "
+        "and the debtors' phones in the same second. At most half the window is used.",
+    )
 
     @field_validator("days")
     @classmethod
@@ -63,6 +69,8 @@ class SendWindow(BaseModel):
     def _start_before_end(self) -> SendWindow:
         if self.start >= self.end:
             raise ValueError("send_window.start must be earlier than send_window.end")
+        if self.spread < timedelta(0):
+            raise ValueError("send_window.spread must not be negative (PT0S switches it off)")
         return self
 
     @property

@@ -9,12 +9,15 @@ datetime returned is timezone-aware UTC; "local" means the debtor's own time zon
   paused, moved to the next open send window.
 - `next_open`: the first instant at or after a moment that lies inside the send window, on an open
   weekday that is not a public holiday of the debtor's country.
+- `spread_offset`: an invoice's own fixed place in the first part of the window, so that
+  thousands of reminders due at the window's opening do not all go out in the same second.
 - `catch_up`: which step to perform after a late start or an outage (at most one catch-up message).
 - `describe_wait`: one line for Temporal UI timers.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -164,19 +167,42 @@ def step_time(
     window: SendWindow | None,
     tz: str,
     country: str | None,
+    spread: timedelta = timedelta(0),
 ) -> datetime:
     """When a step is performed: due moment + offset + time paused, moved to an open window.
 
     The offset's whole days count on the debtor's calendar, so a step due at 09:00 local is still
     at 09:00 local after a daylight-saving change; the rest of the offset and the `shift` (time
-    spent paused) are elapsed time.
+    spent paused) are elapsed time. A step that lands on the window's opening moves `spread`
+    later (the invoice's `spread_offset`; at most half the window).
     """
     zone = ZoneInfo(tz)
     # Whole days, rounded towards zero: -PT30S is no days and -30 seconds.
     days = offset // _DAY if offset >= timedelta(0) else -(-offset // _DAY)
     wall = _utc(due).astimezone(zone).replace(tzinfo=None) + timedelta(days=days)
     moved = _local_instant(wall.date(), wall.time(), zone)
-    return next_open(moved + (offset - days * _DAY) + shift, window, tz, country)
+    at = next_open(moved + (offset - days * _DAY) + shift, window, tz, country)
+    if spread > timedelta(0) and window is not None:
+        local = at.astimezone(zone)
+        if local.time() == window.start:
+            length = datetime.combine(local.date(), window.end) - datetime.combine(
+                local.date(), window.start
+            )
+            at += min(spread, length / 2)
+    return at
+
+
+def spread_offset(invoice_id: str, spread: timedelta) -> timedelta:
+    """A fixed offset in [0, spread) for one invoice, whole seconds, the same on every replay.
+
+    Taken from a hash of the invoice id, so the invoices due at one window's opening are spread
+    evenly over its first `spread`, and one invoice's reminders always go out at the same minute.
+    """
+    seconds = int(spread.total_seconds())
+    if seconds <= 0:
+        return timedelta(0)
+    digest = hashlib.sha256(invoice_id.encode("utf-8")).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
 
 
 def catch_up(times: Sequence[datetime], start: int, now: datetime) -> int:

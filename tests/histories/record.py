@@ -23,14 +23,17 @@ from tests.workflows.conftest import FakeActivities, Journeys
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
+    ChannelOptedIn,
     DisputeOutcome,
     Instalment,
+    MessageBounced,
     OpenDispute,
     PaymentReceived,
     PromiseToPay,
     ResolveDispute,
 )
 from workflows.plan import InstalmentPlan
+from workflows.policy import Channel
 from workflows.sandbox import workflow_runner
 
 HERE = Path(__file__).parent
@@ -106,6 +109,25 @@ async def _plan_defaulted(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def _bounced_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """Email refused at once (fallback to SMS), then the SMS bounces later (resent elsewhere)."""
+    fakes = journeys.fakes
+    fakes.bounce = {Channel.email}
+    handle = await journeys.start("bounced", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.signal(
+        InvoiceJourney.message_bounced,
+        MessageBounced(message_key=f"{handle.id}:before_due:sms", channel=Channel.sms),
+    )
+    await journeys.until(lambda: len(fakes.sent) >= 3, step=timedelta(minutes=10))
+    await handle.signal(InvoiceJourney.channel_opted_in, ChannelOptedIn(channel=Channel.sms))
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("1250"), reference="B-1")
+    )
+    await handle.result()
+    return handle
+
+
 async def main(suffix: str) -> None:
     from temporalio.testing import WorkflowEnvironment
 
@@ -122,6 +144,7 @@ async def main(suffix: str) -> None:
             ("dispute_adjusted_then_paid", _dispute_then_paid),
             ("promise_broken_then_paid", _promise_broken_then_paid),
             ("plan_defaulted", _plan_defaulted),
+            ("bounced_then_paid", _bounced_then_paid),
         ):
             fakes = FakeActivities()
             queue = f"record-{name}"

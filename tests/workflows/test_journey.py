@@ -13,8 +13,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from tests.workflows.conftest import FakeActivities, Journeys
 from workflows.journey import InvoiceJourney
 from workflows.models import (
+    ChannelOptedIn,
+    ChannelOptedOut,
     Close,
     DisputeOutcome,
+    MessageBounced,
     OpenDispute,
     Outcome,
     Pause,
@@ -276,16 +279,81 @@ async def test_unreachable_debtor_becomes_a_task_not_a_silent_failure(
     assert [s.template for s in fakes.sent] == ["reminder_before_due"]
 
 
-async def test_email_bounce_falls_back_to_sms_for_the_thank_you(
+async def test_email_bounce_falls_back_to_sms_for_the_step_and_what_follows(
     journeys: Journeys, fakes: FakeActivities
 ) -> None:
     fakes.bounce = {Channel.email}
     handle = await journeys.start(due_in=timedelta(days=5))
-    await journeys.until(lambda: len(fakes.sent) == 1)
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    # before_due is an email step: the refused address sends it on the debtor's phone instead.
+    assert [(s.template, s.channels) for s in fakes.sent] == [
+        ("reminder_before_due", []),
+        ("reminder_before_due", [Channel.sms]),
+    ]
+    assert fakes.sent[1].request.key_prefix == fakes.sent[0].request.key_prefix
+    assert "channel_fallback" in fakes.kinds()
     await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
     await handle.result()
+    # Email is known to be unusable now: the thank-you goes straight to SMS.
     assert fakes.sent[-1].template == "thank_you"
+    assert fakes.sent[-1].request.channels == [Channel.sms, Channel.whatsapp]
     assert fakes.sent[-1].channels == [Channel.sms]
+    assert fakes.tasks() == []
+
+
+async def test_bounce_reported_later_resends_the_latest_message_once_elsewhere(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    assert fakes.sent[0].channels == [Channel.email]
+    bounce = MessageBounced(
+        message_key=f"{handle.id}:before_due:email",
+        channel=Channel.email,
+        reason="550 no such user",
+    )
+    await handle.signal(InvoiceJourney.message_bounced, bounce)
+    await handle.signal(InvoiceJourney.message_bounced, bounce)  # the provider said it twice
+    await journeys.until(lambda: len(fakes.sent) == 2, step=timedelta(minutes=10))
+    await journeys.sleep(timedelta(hours=1))
+
+    assert [(s.template, s.channels) for s in fakes.sent] == [
+        ("reminder_before_due", [Channel.email]),
+        ("reminder_before_due", [Channel.sms]),
+    ]
+    assert fakes.kinds().count("message_bounced") == 1
+    assert "message_resent" in fakes.kinds()
+    status = await handle.query(InvoiceJourney.status)
+    assert status.next_action is not None and status.next_action.step == "overdue_1"
+    # Later email steps go to the phone: overdue_1 is an email step.
+    await journeys.until(lambda: len(fakes.sent) == 3)
+    assert (fakes.sent[2].template, fakes.sent[2].channels) == ("overdue_1", [Channel.sms])
+
+
+async def test_bounce_with_no_other_contact_asks_an_agent(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5), customer={"phone": None})
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    await handle.signal(
+        InvoiceJourney.message_bounced,
+        MessageBounced(message_key=f"{handle.id}:before_due:email", channel=Channel.email),
+    )
+    await journeys.until(lambda: "no_working_contact" in fakes.tasks(), step=timedelta(hours=1))
+    assert len(fakes.sent) == 1
+
+
+async def test_opt_out_and_back_in_decide_the_texts(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=1))
+    await handle.signal(InvoiceJourney.channel_opted_out, ChannelOptedOut(channel=Channel.sms))
+    await journeys.until(lambda: "overdue_2" in fakes.templates)
+    assert fakes.sent[-1].channels == [Channel.email]  # overdue_2 is email + SMS
+    await handle.signal(InvoiceJourney.channel_opted_in, ChannelOptedIn(channel=Channel.sms))
+    await journeys.until(lambda: "final_notice" in fakes.templates)
+    assert fakes.sent[-1].channels == [Channel.email, Channel.sms]
+    assert fakes.kinds().count("opted_out") == 1 and fakes.kinds().count("opted_in") == 1
 
 
 async def test_key_customer_gets_a_personal_call_before_any_message(

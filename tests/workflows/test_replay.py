@@ -5,6 +5,7 @@ is already running."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from pathlib import Path
@@ -45,9 +46,19 @@ async def test_stored_history_replays(path: Path) -> None:
 
 
 def _workflow_id(stem: str, text: str) -> str:
-    """The journey's own id where it matters: the ids of its plans are derived from it."""
-    for event in json.loads(text)["events"]:
-        started = event.get("startChildWorkflowExecutionInitiatedEventAttributes")
-        if started:
-            return re.sub(r"-plan-\d+$", "", started["workflowId"])
+    """The journey's own id where it matters: its plans' ids and its message keys contain it.
+
+    A journey's id is `invoice-{InvoiceId}`, and the InvoiceId search attribute (never encrypted)
+    is in the start event; older histories fall back to their child's id, or the file's name.
+    """
+    events = json.loads(text)["events"]
+    started = events[0].get("workflowExecutionStartedEventAttributes", {})
+    if started.get("workflowType", {}).get("name") == "InvoiceJourney":
+        field = started.get("searchAttributes", {}).get("indexedFields", {}).get("InvoiceId")
+        if field:
+            return f"invoice-{json.loads(base64.b64decode(field['data']))}"
+    for event in events:
+        child = event.get("startChildWorkflowExecutionInitiatedEventAttributes")
+        if child:
+            return re.sub(r"-plan-\d+$", "", child["workflowId"])
     return f"invoice-{stem}"

@@ -14,6 +14,7 @@ from workflows.schedule import (
     due_moment,
     is_supported_country,
     next_open,
+    spread_offset,
     step_time,
 )
 
@@ -316,3 +317,45 @@ def test_describe_wait_in_debtor_local_time() -> None:
         describe_wait(utc(2026, 7, 1, 7, 30), AMS, "before_due")
         == "wait until 2026-07-01 09:30 Europe/Amsterdam for before_due"
     )
+
+
+# ---- spreading a due-date surge ----------------------------------------------------------------
+
+
+def test_spread_offset_is_fixed_per_invoice_and_spreads_invoices_over_the_hour() -> None:
+    hour = timedelta(hours=1)
+    offsets = [spread_offset(f"INV-{n}", hour) for n in range(2000)]
+    assert spread_offset("INV-7", hour) == offsets[7]  # the same on every call (and replay)
+    assert all(timedelta(0) <= o < hour and o.microseconds == 0 for o in offsets)
+    per_quarter = [
+        sum(1 for o in offsets if q * 900 <= o.total_seconds() < (q + 1) * 900) for q in range(4)
+    ]
+    # 2,000 invoices due at 09:00: each quarter of an hour gets about 500, none gets them all.
+    assert all(400 <= n <= 600 for n in per_quarter), per_quarter
+    assert spread_offset("INV-1", timedelta(0)) == timedelta(0)
+
+
+def test_step_at_the_window_opening_moves_by_the_spread() -> None:
+    due = due_moment(date(2026, 12, 23), None, AMS, WINDOW)
+    plain = step_time(due, days(1), timedelta(0), WINDOW, AMS, "NL")
+    spread = step_time(due, days(1), timedelta(0), WINDOW, AMS, "NL", timedelta(minutes=37))
+    assert local(plain).time() == time(9, 0)
+    assert spread - plain == timedelta(minutes=37)
+
+
+def test_step_inside_the_window_is_not_spread() -> None:
+    due = utc(2026, 12, 23, 13, 15)  # a due_at in the afternoon, Amsterdam 14:15
+    spread = step_time(due, days(1), timedelta(0), WINDOW, AMS, "NL", timedelta(minutes=37))
+    assert local(spread).time() == time(14, 15)
+
+
+def test_spread_never_takes_more_than_half_the_window() -> None:
+    short = SendWindow(start=time(9, 0), end=time(10, 0))
+    due = due_moment(date(2026, 12, 23), None, AMS, short)
+    at = step_time(due, days(1), timedelta(0), short, AMS, "NL", timedelta(hours=3))
+    assert local(at).time() == time(9, 30)
+
+
+def test_negative_spread_is_refused() -> None:
+    with pytest.raises(ValueError, match="spread must not be negative"):
+        SendWindow(spread=timedelta(minutes=-5))
