@@ -20,6 +20,7 @@ from workflows.models import (
     ContactChanged,
     DisputeOutcome,
     Instalment,
+    MessageBounced,
     OpenDispute,
     Outcome,
     PaymentReceived,
@@ -449,4 +450,35 @@ async def test_contact_changes_during_a_plan_reach_the_plans_messages(
 
     await handle.signal(InvoiceJourney.channel_opted_out, ChannelOptedOut(channel=Channel.email))
     await journeys.until(lambda: fakes.templates.count("instalment_reminder") == 1)
+    assert fakes.sent[-1].channels == [Channel.sms]
+
+
+async def test_a_bounced_plan_message_is_sent_again_on_another_channel(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    day = await today(journeys)
+    await handle.execute_update(
+        InvoiceJourney.agree_arrangement,
+        plan_of([(day + timedelta(days=10), "600.00"), (day + timedelta(days=40), "650.00")]),
+    )
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates, step=timedelta(hours=1))
+    agreed = fakes.sent[-1]
+    assert agreed.channels == [Channel.email]
+    bounce = MessageBounced(
+        message_key=f"{agreed.request.key_prefix}:email",
+        channel=Channel.email,
+        reason="mailbox full",
+    )
+    await handle.signal(InvoiceJourney.message_bounced, bounce)
+    await journeys.until(
+        lambda: fakes.templates.count("arrangement_agreed") == 2, step=timedelta(hours=1)
+    )
+    again = fakes.sent[-1]
+    assert again.channels == [Channel.sms]
+    assert again.request.key_prefix == agreed.request.key_prefix  # one message, another channel
+    assert "message_bounced" in fakes.kinds()
+    # The plan's later messages avoid the bounced address too.
+    await journeys.until(lambda: "instalment_reminder" in fakes.templates)
     assert fakes.sent[-1].channels == [Channel.sms]
