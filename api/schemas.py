@@ -248,6 +248,11 @@ class ContactIn(BaseModel):
         return self
 
 
+class OptOutIn(BaseModel):
+    channel: Channel
+    """The channel the debtor asked not to be contacted on (for this invoice's journey)."""
+
+
 class TaskCompleteIn(BaseModel):
     note: str = Field("", max_length=2000)
 

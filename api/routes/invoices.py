@@ -33,6 +33,7 @@ from api.schemas import (
     InvoiceList,
     InvoiceOut,
     MessageOut,
+    OptOutIn,
     PaymentIn,
     PlanOut,
     PromiseIn,
@@ -46,6 +47,8 @@ from workflows.models import (
     ActionResult,
     AgreeArrangement,
     CancelArrangement,
+    ChannelOptedIn,
+    ChannelOptedOut,
     Close,
     ContactChanged,
     Instalment,
@@ -60,7 +63,7 @@ from workflows.models import (
     Resume,
     Stage,
 )
-from workflows.policy import Policy
+from workflows.policy import Channel, Policy
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 _RECORD_WAIT_STEPS = 30  # tenths of a second
@@ -377,3 +380,34 @@ async def change_contact(
     return AcceptedOut(
         invoice_id=invoice_id, detail="Contact change accepted; later messages use it."
     )
+
+
+@router.post(
+    "/{invoice_id}/opt-outs", status_code=202, response_model=AcceptedOut, responses=_PROBLEMS
+)
+async def opt_out(
+    invoice_id: str, body: OptOutIn, actor: Agent, store: StoreDep, client: TemporalClient
+) -> AcceptedOut:
+    """Stop using one channel for this debtor's journey (the debtor asked, e.g. on the phone)."""
+    await _known(store, client, invoice_id)
+    change = ChannelOptedOut(channel=body.channel, actor=actor.name)
+    await journeys.signal(client, store, invoice_id, "channel_opted_out", change)
+    return AcceptedOut(
+        invoice_id=invoice_id, detail=f"No more {body.channel.value} messages for this journey."
+    )
+
+
+@router.delete(
+    "/{invoice_id}/opt-outs/{channel}",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses=_PROBLEMS,
+)
+async def opt_back_in(
+    invoice_id: str, channel: Channel, actor: Agent, store: StoreDep, client: TemporalClient
+) -> AcceptedOut:
+    """Use a channel again for this debtor's journey."""
+    await _known(store, client, invoice_id)
+    change = ChannelOptedIn(channel=channel, actor=actor.name)
+    await journeys.signal(client, store, invoice_id, "channel_opted_in", change)
+    return AcceptedOut(invoice_id=invoice_id, detail=f"{channel.value} messages may be sent again.")

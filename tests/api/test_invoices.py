@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -262,3 +263,29 @@ async def test_the_invoice_list_filters_by_outcome_and_days_overdue(system: Syst
     assert [i["invoice_id"] for i in overdue] == ["LST-2"]  # due today, still open
     assert (await system.get("/v1/invoices?overdue_days=1")).json()["items"] == []
     assert (await system.get("/v1/invoices?overdue_days=-1")).status_code == 422
+
+
+async def test_an_agent_records_an_opt_out_and_the_debtor_opting_back_in(system: System) -> None:
+    invoice_id = new_id()
+    started = await system.post(
+        "/v1/invoices", invoice_body(invoice_id, due_in=3600), "integration"
+    )
+    assert started.status_code == 201, started.text
+
+    refused = await system.post(f"/v1/invoices/{invoice_id}/opt-outs", {"channel": "fax"})
+    assert refused.status_code == 422 and refused.headers["content-type"] == PROBLEM
+    unknown = await system.post("/v1/invoices/INV-nobody/opt-outs", {"channel": "sms"})
+    assert unknown.status_code == 404
+
+    out = await system.post(f"/v1/invoices/{invoice_id}/opt-outs", {"channel": "sms"})
+    assert out.status_code == 202, out.text
+    view = await system.until(invoice_id, lambda v: "opted_out" in kinds(v))
+    event = next(e for e in view["timeline"] if e["kind"] == "opted_out")
+    assert event["detail"]["channel"] == "sms"
+    assert event["actor"] == "agent-key-" + hashlib.sha256(b"agent-secret").hexdigest()[:8]
+
+    back = await system.api.delete(
+        f"/v1/invoices/{invoice_id}/opt-outs/sms", headers=system.headers("agent")
+    )
+    assert back.status_code == 202, back.text
+    await system.until(invoice_id, lambda v: "opted_in" in kinds(v))
