@@ -1,5 +1,5 @@
 """The `dunwell` command line: `dev` runs everything; `worker`, `api`, `migrate` run one part;
-`keys` manages API keys."""
+`keys` manages API keys; `encryption-key` makes a payload encryption key."""
 
 from __future__ import annotations
 
@@ -47,9 +47,27 @@ def _keys(args: argparse.Namespace) -> None:
         sys.exit(f"dunwell keys: {exc}")
 
 
+def _require_encryption_keys() -> None:
+    """Refuse to start, with what to do, rather than write a debtor's data to Temporal in clear."""
+    from encryption import KeyProblem
+    from temporal_client import keyring_from
+
+    try:
+        keyring_from(get_settings().encryption_key_value)
+    except KeyProblem as exc:
+        sys.exit(f"dunwell: {exc}")
+
+
+def _encryption_key() -> None:
+    from encryption import new_key
+
+    print(new_key())
+
+
 def _worker() -> None:
     from worker import run_worker
 
+    _require_encryption_keys()
     try:
         asyncio.run(run_worker())
     except KeyboardInterrupt:
@@ -60,6 +78,7 @@ def _api() -> None:
     import uvicorn
 
     settings = get_settings()
+    _require_encryption_keys()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -94,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     revoke = key_commands.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("name")
     key_commands.add_parser("list", help="every key: role, revoked or live, last use")
+    commands.add_parser(
+        "encryption-key", help="print a new `id:base64key` for DUNWELL_ENCRYPTION_KEYS"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=get_settings().log_level.upper(),
@@ -104,7 +126,13 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         _keys(args)
         return
-    {"dev": _dev, "worker": _worker, "api": _api, "migrate": _migrate}[args.command]()
+    {
+        "dev": _dev,
+        "worker": _worker,
+        "api": _api,
+        "migrate": _migrate,
+        "encryption-key": _encryption_key,
+    }[args.command]()
 
 
 if __name__ == "__main__":

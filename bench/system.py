@@ -31,6 +31,7 @@ from typing import IO, Any
 
 import httpx
 import sqlalchemy as sa
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -39,8 +40,9 @@ from bench.report import note
 from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
 from devserver import temporal_binary
+from encryption import Keyring, new_key
 from settings import Settings
-from temporal_client import DATA_CONVERTER, connect
+from temporal_client import connect, data_converter
 from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
 from workflows.policy import SHIPPED_POLICIES
@@ -198,6 +200,8 @@ async def running_system(
     with tempfile.TemporaryDirectory(prefix="dunwell-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+        keys = new_key("bench")  # every payload encrypted, as in production
+        keyring = Keyring.parse(keys)
         database = f"sqlite:///{tmp / 'dunwell.db'}"
         migrate(database)
         engine = make_engine(database)
@@ -210,7 +214,7 @@ async def running_system(
                 env = await WorkflowEnvironment.start_local(
                     dev_server_existing_path=temporal_binary(),
                     search_attributes=SEARCH_ATTRIBUTES,
-                    data_converter=DATA_CONVERTER,
+                    data_converter=data_converter(keyring),
                     ui=False,
                     dev_server_log_level="error",
                 )
@@ -218,6 +222,7 @@ async def running_system(
             target = env.client.service_client.config.target_host
             port = free_port()
             settings = Settings(
+                encryption_keys=SecretStr(keys),
                 home=tmp,
                 database_url=database,
                 api_host="127.0.0.1",
@@ -236,6 +241,7 @@ async def running_system(
                 "DUNWELL_API_KEYS": settings.api_keys,
                 "DUNWELL_TEMPORAL_ADDRESS": target,
                 "DUNWELL_TASK_QUEUE": task_queue,
+                "DUNWELL_ENCRYPTION_KEYS": keys,
                 "DUNWELL_LOG_LEVEL": "WARNING",
             }
 
@@ -270,7 +276,7 @@ async def running_system(
             url = f"http://127.0.0.1:{port}"
             system = System(
                 env=env,
-                raw=await connect(target),
+                raw=await connect(target, "default", keyring),
                 api=httpx.AsyncClient(
                     base_url=url,
                     limits=httpx.Limits(

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from fake_providers import FakeProviders
-from temporal_client import DATA_CONVERTER
+from tests.keys import TEST_CONVERTER
 from workflows.common import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
@@ -47,7 +47,7 @@ async def register_search_attributes(client: Client) -> None:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server: a 60-day journey in well under a second."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
+        data_converter=TEST_CONVERTER,
         test_server_existing_path=_binary("temporal-test-server"),
     )
     await register_search_attributes(env.client)
@@ -61,7 +61,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (in memory) with dunwell's search attributes."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
+        data_converter=TEST_CONVERTER,
         dev_server_existing_path=_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",

@@ -1,4 +1,4 @@
-"""`dunwell keys`: production API keys from the command line."""
+"""The command line: production API keys, and the payload encryption key."""
 
 from __future__ import annotations
 
@@ -35,3 +35,28 @@ def test_the_keys_command_shows_a_key_once_and_revokes_it(tmp_path: Path) -> Non
     assert dunwell("revoke", "anna").returncode == 0
     assert "revoked" in dunwell("list").stdout
     assert key not in (tmp_path / "dunwell.db").read_bytes().decode(errors="ignore")
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "cli.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+def test_encryption_key_is_made_on_request_and_required_to_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")}
+    env["DUNWELL_HOME"] = str(tmp_path)
+    made = _run(["encryption-key"], env)
+    assert made.returncode == 0, made.stderr
+    key_id, _, key = made.stdout.strip().partition(":")
+    assert key_id and len(key) == 44  # 32 bytes in base64
+    assert _run(["encryption-key"], env).stdout != made.stdout
+
+    for part in ("worker", "api"):
+        refused = _run([part], env)
+        assert refused.returncode != 0
+        assert "DUNWELL_ENCRYPTION_KEYS is not set" in refused.stderr
+        assert "dunwell encryption-key" in refused.stderr
+    broken = _run(["worker"], {**env, "DUNWELL_ENCRYPTION_KEYS": "k1:dG9vc2hvcnQ="})
+    assert "AES-256 needs 32" in broken.stderr

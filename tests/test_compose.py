@@ -261,6 +261,7 @@ def test_dunwell_environment(services: dict[str, Any], name: str) -> None:
     assert env["DUNWELL_API_HOST"] == "0.0.0.0"
     # Required: Compose refuses to start without it instead of running an API nobody can use.
     assert (env["DUNWELL_API_KEYS"] or "").startswith("${DUNWELL_API_KEYS:?")
+    assert (env["DUNWELL_ENCRYPTION_KEYS"] or "").startswith("${DUNWELL_ENCRYPTION_KEYS:?")
     # Provider credentials pass through only when set; never as "" that would look configured.
     for key in PROVIDER_SETTINGS:
         assert key in env, f"{key} is not passed through"
@@ -329,14 +330,28 @@ def _run_compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+REQUIRED = {
+    "DUNWELL_API_KEYS": "admin:change-me",
+    "DUNWELL_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+    "DUNWELL_CODEC_TOKEN": "a-long-random-token",
+}
+
+
 def test_compose_itself_accepts_the_file() -> None:
-    env = {**os.environ, "DUNWELL_API_KEYS": "admin:change-me"}
-    done = _run_compose_config(env)
+    done = _run_compose_config({**os.environ, **REQUIRED})
     assert done.returncode == 0, done.stderr
 
 
-def test_compose_refuses_to_run_without_api_keys() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DUNWELL_API_KEYS"}
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_compose_refuses_to_run_without_keys(missing: str) -> None:
+    env = {k: v for k, v in {**os.environ, **REQUIRED}.items() if k != missing}
     done = _run_compose_config(env)
     assert done.returncode != 0
-    assert "DUNWELL_API_KEYS" in done.stderr
+    assert missing in done.stderr
+
+
+def test_the_ui_decrypts_through_the_api(services: dict[str, Any]) -> None:
+    ui = environment(services["temporal-ui"])
+    assert (ui["TEMPORAL_CODEC_ENDPOINT"] or "").startswith("http://localhost:8000/codec/${")
+    api = environment(services["dunwell-api"])
+    assert api["DUNWELL_CODEC_UI_ORIGINS"] == "http://localhost:8233"

@@ -28,6 +28,7 @@ from worker import build_worker
 from workflows.policy import SHIPPED_POLICIES
 
 KEYS = {"integration": "int-secret", "agent": "agent-secret", "admin": "admin-secret"}
+CODEC_TOKEN = "test-codec-token"
 
 
 @dataclass
@@ -122,6 +123,7 @@ async def system(
         database_url=f"sqlite:///{tmp_path / 'dunwell.db'}",
         api_keys=",".join(f"{role}:{key}" for role, key in KEYS.items()),
         task_queue=task_queue,
+        codec_token=SecretStr(CODEC_TOKEN),
         sendgrid_api_key=SecretStr(fake.SENDGRID_API_KEY),
         sendgrid_base_url=fake_providers.base_url,
         twilio_account_sid=fake.TWILIO_ACCOUNT_SID,

@@ -1,7 +1,8 @@
 """Record the stored histories that the replay test checks new workflow code against.
 
 Run `python -m tests.histories.record SUFFIX` when histories for a new workflow version are wanted
-(they are written as `<scenario>_SUFFIX.json`); the files already here stand for journeys running
+(they are written as `<scenario>_SUFFIX.json`, encrypted with the test key as production histories
+are with yours); the files already here stand for journeys running
 in production and must keep replaying, so never overwrite them.
 """
 
@@ -131,11 +132,11 @@ async def _bounced_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
 async def main(suffix: str) -> None:
     from temporalio.testing import WorkflowEnvironment
 
-    from temporal_client import DATA_CONVERTER
     from tests.conftest import register_search_attributes
+    from tests.keys import TEST_CONVERTER
 
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER, test_server_existing_path=_binary("temporal-test-server")
+        data_converter=TEST_CONVERTER, test_server_existing_path=_binary("temporal-test-server")
     )
     try:
         await register_search_attributes(env.client)

@@ -187,10 +187,14 @@ class Journeys:
     async def finish(self) -> None:
         """End whatever a test left running: time skipping stalls on journeys with no worker."""
         for handle in self.started:
-            try:
-                await handle.terminate("test finished")
-            except RPCError:
-                pass  # already closed
+            # Plans first: the test server may close a child after its parent only lazily, and a
+            # plan left waiting on this test's (stopped) worker holds time skipping for the next.
+            plans = [f"{handle.id}-plan-{n}" for n in range(1, 4)]
+            for running in (*plans, handle.id):
+                try:
+                    await self.env.client.get_workflow_handle(running).terminate("test finished")
+                except RPCError:
+                    pass  # already closed, or never started
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from temporal_client import DATA_CONVERTER
+from tests.keys import TEST_CONVERTER
 from workflows.journey import InvoiceJourney
 from workflows.plan import InstalmentPlan
 from workflows.sandbox import workflow_runner
@@ -36,7 +36,7 @@ def test_there_are_histories_to_replay() -> None:
 async def test_stored_history_replays(path: Path) -> None:
     replayer = Replayer(
         workflows=[InvoiceJourney, InstalmentPlan],
-        data_converter=DATA_CONVERTER,
+        data_converter=TEST_CONVERTER,
         workflow_runner=workflow_runner(),
     )
     text = await asyncio.to_thread(path.read_text)
@@ -62,3 +62,25 @@ def _workflow_id(stem: str, text: str) -> str:
         if child:
             return re.sub(r"-plan-\d+$", "", child["workflowId"])
     return f"invoice-{stem}"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+def test_stored_history_is_encrypted(path: Path) -> None:
+    """As production histories are: every payload but search attributes and patch markers."""
+    kinds: set[bytes] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            metadata = node.get("metadata")
+            if isinstance(metadata, dict) and "encoding" in metadata:
+                kinds.add(base64.b64decode(metadata["encoding"]))
+                return
+            for key, value in node.items():
+                if key not in ("searchAttributes", "patch-data"):
+                    walk(value)
+
+    walk(json.loads(path.read_text()))
+    assert kinds == {b"binary/encrypted"}
