@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     twilio_base_url: str | None = None
 
+    public_url: str | None = Field(
+        None,
+        description="The API's address as providers see it (https://collections.example.com): "
+        "Twilio's status callbacks go there, and Twilio's signatures are checked against it.",
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        None, description="SendGrid's signed event webhook verification key (base64, as shown)."
+    )
+    webhook_max_age_s: int = Field(
+        600, description="SendGrid events signed longer ago than this are refused (replays)."
+    )
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"

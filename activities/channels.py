@@ -419,6 +419,11 @@ def _twilio_sender(settings: Settings) -> TwilioSender | None:
         given["DUNWELL_TWILIO_FROM"],
         given["DUNWELL_TWILIO_WHATSAPP_FROM"],
         base_url=settings.twilio_base_url or None,
+        status_callback=(
+            f"{settings.public_url.rstrip('/')}/v1/webhooks/twilio/status"
+            if settings.public_url
+            else None
+        ),
     )
 
 

@@ -60,6 +60,13 @@ class MessagingActivities:
         to = customer.email if channel == Channel.email else customer.phone
         if not to or channel in request.unreachable:
             return ChannelOutcome(channel=channel, status="skipped", reason="no usable contact")
+        if self._store.opted_out(to, channel.value):
+            # Kept centrally (an SMS STOP, a spam report): true for every journey of this debtor.
+            reason = f"the debtor opted out of {channel.value} at {to}"
+            self._record(
+                request, f"{request.key_prefix}:{channel.value}", channel, "failed", reason
+            )
+            return ChannelOutcome(channel=channel, status="failed", reason=reason, permanent=True)
         key = f"{request.key_prefix}:{channel.value}"
         try:
             message = render(

@@ -15,7 +15,7 @@ from api import problems
 from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
-from api.routes import codec, customers, invoices, policies, tasks
+from api.routes import codec, customers, invoices, policies, tasks, webhooks
 from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
@@ -85,7 +85,7 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Content-Type", "X-Namespace", "Authorization"],
     )
-    for module in (invoices, customers, policies, tasks, codec):
+    for module in (invoices, customers, policies, tasks, codec, webhooks):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -342,3 +342,6 @@ class MessageOut(BaseModel):
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    delivery_status: str | None = None
+    """What the provider reported afterwards (webhooks): delivered, opened, bounced, ..."""
+    delivery_at: datetime | None = None

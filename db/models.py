@@ -140,6 +140,7 @@ class InvoiceRow(Base):
     outstanding: Mapped[Decimal] = mapped_column(Money())
     currency: Mapped[str] = mapped_column(sa.String(3))
     due_on: Mapped[date] = mapped_column(sa.Date)
+    customer_phone: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     plan: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     """The latest view of the invoice's instalment plan (the newest plan, running or ended)."""
@@ -194,12 +195,38 @@ class MessageRow(Base):
     recipient: Mapped[str] = mapped_column(sa.String(320))
     status: Mapped[str] = mapped_column(sa.String(16))
     provider: Mapped[str | None] = mapped_column(sa.String(32))
-    provider_message_id: Mapped[str | None] = mapped_column(sa.String(200))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     subject: Mapped[str | None] = mapped_column(sa.Text)
     body: Mapped[str | None] = mapped_column(sa.Text)
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_status: Mapped[str | None] = mapped_column(sa.String(16))
+    """What the provider reported later: delivered, opened, bounced, dropped, spam_report..."""
+    delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookEventRow(Base):
+    """Provider events already handled (`sendgrid:<sg_event_id>`, `twilio:<token>`)."""
+
+    __tablename__ = "webhook_events"
+
+    event_key: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OptOutRow(Base):
+    """A debtor's address or number that no journey may use on a channel (SMS STOP, spam report)."""
+
+    __tablename__ = "opt_outs"
+
+    opt_key: Mapped[str] = mapped_column(sa.String(350), primary_key=True)
+    """`{channel}:{address}`"""
+    address: Mapped[str] = mapped_column(sa.String(320))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TaskRow(Base):

@@ -24,10 +24,12 @@ from db.models import (
     MESSAGE_STATUSES,
     InvoiceRow,
     MessageRow,
+    OptOutRow,
     PolicyRow,
     TaskRow,
     TimelineEventRow,
     UTCDateTime,
+    WebhookEventRow,
     utcnow,
 )
 from workflows.models import (
@@ -86,6 +88,8 @@ class MessageView(BaseModel):
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    delivery_status: str | None = None
+    delivery_at: datetime | None = None
 
 
 class TaskView(BaseModel):
@@ -205,6 +209,7 @@ class Store:
             "outstanding": invoice.amount,
             "currency": invoice.currency,
             "due_on": invoice.due_on,
+            "customer_phone": invoice.customer.phone,
             "next_action": None,
             "policy_name": policy_name,
             "policy_version": policy_version,
@@ -433,6 +438,92 @@ class Store:
             row = session.get(MessageRow, key)
             return None if row is None else _message_view(row)
 
+    def message_by_provider_id(self, provider_message_id: str) -> MessageView | None:
+        query = sa.select(MessageRow).where(MessageRow.provider_message_id == provider_message_id)
+        with self._sessions() as session:
+            row = session.scalars(query.limit(1)).first()
+            return None if row is None else _message_view(row)
+
+    # ---- what providers tell us afterwards (webhooks) ------------------------------------------
+
+    def first_time(self, event_key: str) -> bool:
+        """Remember a provider's event; False when it was handled before (a redelivery)."""
+        with self._sessions.begin() as session:
+            values = {"event_key": event_key, "received_at": self._clock()}
+            return _insert_ignore(session, WebhookEventRow, values, "event_key")
+
+    def record_delivery(
+        self, message: MessageView, status: str, at: datetime, event: TimelineEvent
+    ) -> None:
+        """A provider's receipt: the message's delivery status, and the event on the timeline.
+
+        A bounce or a drop is final: a late `delivered` or `open` never overwrites it.
+        """
+        with self._sessions.begin() as session:
+            row = session.get_one(MessageRow, message.key)
+            if row.delivery_status not in _FINAL_DELIVERY:
+                row.delivery_status, row.delivery_at = status, at
+            self._add_event(session, message.invoice_id, event)
+
+    def add_event(self, invoice_id: str, event: TimelineEvent) -> None:
+        with self._sessions.begin() as session:
+            self._add_event(session, invoice_id, event)
+
+    def _add_event(self, session: Session, invoice_id: str, event: TimelineEvent) -> None:
+        invoice = session.get(InvoiceRow, invoice_id)
+        if invoice is None:
+            return
+        values = {
+            "event_key": event.key,
+            "invoice_id": invoice_id,
+            "customer_id": invoice.customer_id,
+            "at": event.at,
+            "kind": event.kind,
+            "actor": event.actor,
+            "detail": event.model_dump(mode="json")["detail"],
+        }
+        _insert_ignore(session, TimelineEventRow, values, "event_key")
+
+    def opt_out(self, address: str, channel: str, actor: str, reason: str) -> bool:
+        """No journey may use `address` on `channel` any more; False if it already was so."""
+        with self._sessions.begin() as session:
+            values = {
+                "opt_key": f"{channel}:{address}",
+                "address": address,
+                "channel": channel,
+                "actor": actor,
+                "reason": reason,
+                "created_at": self._clock(),
+            }
+            return _insert_ignore(session, OptOutRow, values, "opt_key")
+
+    def opt_in(self, address: str, channel: str) -> bool:
+        """The debtor asked for `channel` again (SMS START); False if there was no opt-out."""
+        with self._sessions.begin() as session:
+            row = session.get(OptOutRow, f"{channel}:{address}")
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+    def opted_out(self, address: str, channel: str) -> bool:
+        with self._sessions() as session:
+            return session.get(OptOutRow, f"{channel}:{address}") is not None
+
+    def open_invoices_of_phone(self, phone: str) -> list[str]:
+        """Invoices still being chased whose debtor has this phone number."""
+        query = sa.select(InvoiceRow.invoice_id).where(
+            InvoiceRow.customer_phone == phone, InvoiceRow.outcome.is_(None)
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query.order_by(InvoiceRow.invoice_id)))
+
+    def set_customer_phone(self, invoice_id: str, phone: str) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(InvoiceRow, invoice_id)
+            if row is not None:
+                row.customer_phone = phone
+
     def list_messages(self, invoice_id: str | None = None, limit: int = 100) -> list[MessageView]:
         """Messages, newest first, optionally for one invoice."""
         query = sa.select(MessageRow)
@@ -482,6 +573,9 @@ class Store:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+_FINAL_DELIVERY = ("bounced", "dropped", "undelivered", "failed")
 
 
 def _insert_ignore(session: Session, entity: type[Any], values: dict[str, Any], key: str) -> bool:

@@ -4,6 +4,7 @@ talking to the fake SendGrid and Twilio on loopback."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,6 +32,14 @@ from workflows.policy import SHIPPED_POLICIES
 
 KEYS = {"integration": "int-secret", "agent": "agent-secret", "admin": "admin-secret"}
 CODEC_TOKEN = "test-codec-token"
+PUBLIC_URL = "https://collections.example.com"
+# The key pair SendGrid signs its event webhook with; we are given the public half.
+SENDGRID_WEBHOOK_KEY = ec.generate_private_key(ec.SECP256R1())
+SENDGRID_WEBHOOK_PUBLIC_KEY = base64.b64encode(
+    SENDGRID_WEBHOOK_KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+).decode()
 
 
 @dataclass
@@ -38,6 +49,7 @@ class System:
     store: Store
     providers: FakeProviders
     task_queue: str
+    settings: Settings
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
@@ -124,6 +136,8 @@ async def system(
         api_keys=",".join(f"{role}:{key}" for role, key in KEYS.items()),
         task_queue=task_queue,
         codec_token=SecretStr(CODEC_TOKEN),
+        public_url=PUBLIC_URL,
+        sendgrid_webhook_public_key=SENDGRID_WEBHOOK_PUBLIC_KEY,
         sendgrid_api_key=SecretStr(fake.SENDGRID_API_KEY),
         sendgrid_base_url=fake_providers.base_url,
         twilio_account_sid=fake.TWILIO_ACCOUNT_SID,
@@ -142,7 +156,7 @@ async def system(
         async with worker, app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
-                system = System(api, dev_server_env, store, fake_providers, task_queue)
+                system = System(api, dev_server_env, store, fake_providers, task_queue, settings)
                 response = await system.api.put(
                     "/v1/policies/fast", json=FAST_POLICY, headers=system.headers("admin")
                 )

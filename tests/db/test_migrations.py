@@ -16,7 +16,16 @@ from db.models import Base
 from db.session import downgrade, make_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"policies", "invoices", "timeline_events", "messages", "tasks", "api_keys"}
+TABLES = {
+    "policies",
+    "invoices",
+    "timeline_events",
+    "messages",
+    "tasks",
+    "api_keys",
+    "webhook_events",
+    "opt_outs",
+}
 
 
 def _tables(url: str) -> set[str]:

@@ -1,0 +1,261 @@
+"""Providers' webhooks, signed as SendGrid and Twilio sign them: receipts, bounces, STOP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from twilio.request_validator import RequestValidator
+
+import fake_providers as fake
+from api.app import create_app
+from tests.api.conftest import PUBLIC_URL, SENDGRID_WEBHOOK_KEY, System, invoice_body
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PROBLEM = "application/problem+json"
+
+
+def new_id() -> str:
+    return f"INV-{uuid.uuid4().hex[:10]}"
+
+
+def phone() -> str:
+    return "+316" + str(uuid.uuid4().int)[:8]
+
+
+def kinds(view: dict[str, Any]) -> list[str]:
+    return [e["kind"] for e in view["timeline"]]
+
+
+def sendgrid_request(events: list[dict[str, Any]], *, age: int = 0) -> tuple[bytes, dict[str, str]]:
+    """Signed as SendGrid signs: ECDSA P-256 / SHA-256 over timestamp + body, base64 DER."""
+    body = json.dumps(events)
+    timestamp = str(int(time.time()) - age)
+    signature = SENDGRID_WEBHOOK_KEY.sign((timestamp + body).encode(), ec.ECDSA(hashes.SHA256()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }
+    return body.encode(), headers
+
+
+def twilio_request(
+    path: str, params: dict[str, str], token: str = ""
+) -> tuple[str, dict[str, str]]:
+    """Signed as Twilio signs: HMAC-SHA1 of the public URL and the sorted parameters."""
+    validator = RequestValidator(fake.TWILIO_AUTH_TOKEN)
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": validator.compute_signature(PUBLIC_URL + path, params),
+    }
+    if token:
+        headers["I-Twilio-Idempotency-Token"] = token
+    return urlencode(params), headers
+
+
+async def messages(system: System, invoice_id: str) -> list[dict[str, Any]]:
+    response = await system.get(f"/v1/invoices/{invoice_id}/messages")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_bounced_email_reaches_the_timeline_and_the_reminder_goes_by_sms(
+    system: System,
+) -> None:
+    invoice_id, number = new_id(), phone()
+    # The demo ladder: before_due (email) now, the next step only 40 s later.
+    body = invoice_body(invoice_id, phone=number, due_in=30, policy="demo")
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    await system.until(invoice_id, lambda v: any(
+        e["kind"] == "message" and e["detail"]["status"] == "sent"
+        for e in v["timeline"]))  # fmt: skip
+    email = next(m for m in await messages(system, invoice_id) if m["channel"] == "email")
+    events = [
+        {"event": "delivered", "sg_event_id": f"d-{invoice_id}", "email": email["recipient"],
+         "timestamp": int(time.time()), "dunwell_key": email["key"]},
+        {"event": "bounce", "sg_event_id": f"b-{invoice_id}", "email": email["recipient"],
+         "timestamp": int(time.time()), "reason": "550 5.1.1 mailbox does not exist",
+         "dunwell_key": email["key"]},
+    ]  # fmt: skip
+    content, headers = sendgrid_request(events)
+    answer = await system.api.post("/v1/webhooks/sendgrid", content=content, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"received": 2, "handled": 2}
+
+    view = await system.until(invoice_id, lambda v: "message_resent" in kinds(v))
+    delivery = [e["detail"]["status"] for e in view["timeline"] if e["kind"] == "delivery"]
+    assert delivery == ["delivered", "bounced"]
+    bounced = next(e for e in view["timeline"] if e["kind"] == "message_bounced")
+    assert "mailbox does not exist" in bounced["detail"]["reason"]
+    sms = await system.until(invoice_id, lambda v: any(
+        e["kind"] == "message" and e["detail"]["channel"] == "sms"
+        and e["detail"]["template"] == email["template"] for e in v["timeline"]))  # fmt: skip
+    assert sms
+    texts = [m for m in system.providers.received if m["to"] == number]
+    assert len(texts) == 1 and "INV-" in texts[0]["body"]  # the same reminder, once, by SMS
+    stored = next(m for m in await messages(system, invoice_id) if m["key"] == email["key"])
+    assert stored["delivery_status"] == "bounced"
+
+    # SendGrid redelivers (it retries until it sees a 2xx): nothing happens twice.
+    again = await system.api.post("/v1/webhooks/sendgrid", content=content, headers=headers)
+    assert again.json() == {"received": 2, "handled": 0}
+    view = await system.invoice(invoice_id)
+    assert kinds(view).count("message_bounced") == 1 and kinds(view).count("delivery") == 2
+
+
+async def test_forged_unsigned_or_stale_webhooks_are_refused_and_change_nothing(
+    system: System,
+) -> None:
+    invoice_id = new_id()
+    body = invoice_body(invoice_id, due_in=0)
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    await system.until(invoice_id, lambda v: "message" in kinds(v))
+    email = next(m for m in await messages(system, invoice_id) if m["channel"] == "email")
+    bounce = [{"event": "bounce", "sg_event_id": f"x-{invoice_id}", "timestamp": int(time.time()),
+               "dunwell_key": email["key"]}]  # fmt: skip
+
+    content, headers = sendgrid_request(bounce)
+    forged = {
+        **headers,
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(b"x" * 64).decode(),
+    }
+    altered = content.replace(b"bounce", b"dropped")
+    stale_content, stale = sendgrid_request(bounce, age=3600)
+    for data, hdrs in (
+        (content, forged),
+        (altered, headers),
+        (content, {"Content-Type": "application/json"}),
+        (stale_content, stale),
+    ):
+        refused = await system.api.post("/v1/webhooks/sendgrid", content=data, headers=hdrs)
+        assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+
+    params = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "failed", "ErrorCode": "30005"}
+    form, signed = twilio_request("/v1/webhooks/twilio/status", params)
+    bad = {**signed, "X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+    assert (
+        await system.api.post("/v1/webhooks/twilio/status", content=form, headers=bad)
+    ).status_code == 403
+    stop, stop_headers = twilio_request(
+        "/v1/webhooks/twilio/inbound", {"From": body["customer"]["phone"], "Body": "STOP"}
+    )
+    stop_headers.pop("X-Twilio-Signature")
+    assert (
+        await system.api.post("/v1/webhooks/twilio/inbound", content=stop, headers=stop_headers)
+    ).status_code == 403
+
+    view = await system.invoice(invoice_id)
+    assert "delivery" not in kinds(view) and "opted_out" not in kinds(view)
+    assert "message_bounced" not in kinds(view)
+
+
+async def test_unconfigured_webhooks_answer_503_naming_the_setting(system: System) -> None:
+    settings = system.settings.model_copy(
+        update={"sendgrid_webhook_public_key": None, "public_url": None}
+    )
+    app = create_app(settings, temporal=system.env.client, store=system.store)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
+            sendgrid = await api.post("/v1/webhooks/sendgrid", content=b"[]")
+            assert sendgrid.status_code == 503
+            assert "DUNWELL_SENDGRID_WEBHOOK_PUBLIC_KEY" in sendgrid.json()["detail"]
+            twilio = await api.post("/v1/webhooks/twilio/status", content=b"")
+            assert twilio.status_code == 503 and "DUNWELL_PUBLIC_URL" in twilio.json()["detail"]
+
+
+async def test_sms_receipts_reach_the_timeline_once(system: System) -> None:
+    invoice_id, number = new_id(), phone()
+    body = invoice_body(invoice_id, phone=number, due_in=-3)  # overdue_2: email and SMS
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    await system.until(invoice_id, lambda v: any(
+        e["kind"] == "message" and e["detail"]["channel"] == "sms"
+        for e in v["timeline"]))  # fmt: skip
+    sms = next(m for m in await messages(system, invoice_id) if m["channel"] == "sms")
+    sid = next(m["id"] for m in system.providers.received if m["to"] == number)
+    for status in ("sent", "delivered", "delivered"):
+        form, headers = twilio_request(
+            "/v1/webhooks/twilio/status",
+            {
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "To": number,
+                "AccountSid": fake.TWILIO_ACCOUNT_SID,
+            },
+            token=f"{sid}-{status}",
+        )
+        answer = await system.api.post("/v1/webhooks/twilio/status", content=form, headers=headers)
+        assert answer.status_code == 204, answer.text
+    view = await system.until(invoice_id, lambda v: "delivery" in kinds(v))
+    receipts = [e["detail"]["status"] for e in view["timeline"] if e["kind"] == "delivery"]
+    assert receipts == ["sent", "delivered"]
+    stored = next(m for m in await messages(system, invoice_id) if m["key"] == sms["key"])
+    assert stored["delivery_status"] == "delivered"
+
+
+async def test_stop_ends_texting_that_number_and_start_brings_it_back(system: System) -> None:
+    number = phone()
+    first, second = new_id(), new_id()
+    for invoice_id in (first, second):  # two invoices of one debtor: STOP covers both
+        body = invoice_body(invoice_id, phone=number, due_in=3)
+        assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+        await system.until(invoice_id, lambda v: "journey_started" in kinds(v))
+
+    form, headers = twilio_request(
+        "/v1/webhooks/twilio/inbound",
+        {
+            "From": number,
+            "To": "+3197010000000",
+            "Body": " stop ",
+            "MessageSid": "SM" + uuid.uuid4().hex,
+        },
+    )
+    answer = await system.api.post("/v1/webhooks/twilio/inbound", content=form, headers=headers)
+    assert answer.status_code == 200 and answer.text == "<Response/>"
+    for invoice_id in (first, second):
+        view = await system.until(invoice_id, lambda v: "opted_out" in kinds(v))
+    # overdue_2 (email and SMS) goes out by email only, for both invoices.
+    for invoice_id in (first, second):
+        view = await system.until(invoice_id, lambda v: any(
+            e["kind"] == "message" and e["detail"]["template"] == "overdue_2"
+            for e in v["timeline"]))  # fmt: skip
+        sent = [(e["detail"]["channel"], e["detail"]["status"]) for e in view["timeline"]
+                if e["kind"] == "message" and e["detail"]["template"] == "overdue_2"]  # fmt: skip
+        assert sent == [("email", "sent")]
+    assert [m for m in system.providers.received if m["to"] == number] == []
+
+    # A new journey of the same debtor starts with the opt-out already in force.
+    third = new_id()
+    assert (
+        await system.post(
+            "/v1/invoices", invoice_body(third, phone=number, due_in=-3), "integration"
+        )
+    ).status_code == 201
+    view = await system.until(third, lambda v: any(
+        e["kind"] == "message" and e["detail"]["channel"] == "sms"
+        for e in v["timeline"]))  # fmt: skip
+    text = next(
+        e for e in view["timeline"] if e["kind"] == "message" and e["detail"]["channel"] == "sms"
+    )
+    assert text["detail"]["status"] == "failed" and "opted out" in text["detail"]["error"]
+    assert [m for m in system.providers.received if m["to"] == number] == []
+
+    form, headers = twilio_request(
+        "/v1/webhooks/twilio/inbound",
+        {"From": number, "Body": "START", "MessageSid": "SM" + uuid.uuid4().hex},
+    )
+    assert (
+        await system.api.post("/v1/webhooks/twilio/inbound", content=form, headers=headers)
+    ).status_code == 200
+    await system.until(third, lambda v: "opted_in" in kinds(v))
+    assert not system.store.opted_out(number, "sms")
