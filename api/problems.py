@@ -26,6 +26,44 @@ _TITLES = {
 }
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `detail` says what to do.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def problem_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for errors, each documented as `application/problem+json`."""
+    return {
+        status: {
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status, description in descriptions.items()
+    }
+
+
+COMMON_PROBLEMS = problem_responses(
+    {
+        401: "No, bad or revoked API key",
+        403: "The key's role may not do this",
+        404: "Unknown resource",
+        413: "Request body larger than DUNWELL_API_MAX_BODY_BYTES",
+        422: "Invalid input: every problem named",
+    }
+)
+"""Every route may answer these (authentication, the body cap, validation)."""
+
+
 class Problem(Exception):
     """An error a client can act on; `detail` says what to do."""
 

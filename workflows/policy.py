@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, field_validator, model_validator
 
 
 class Tone(StrEnum):
@@ -42,12 +43,37 @@ class StepAction(StrEnum):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# JSON Schema's `duration` and `time` formats allow neither a minus sign nor a wall-clock time
+# without a UTC offset; ours need both, so the document says what is really accepted.
+SignedDuration = Annotated[
+    timedelta,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$",
+            "description": "ISO 8601 duration; negative is before the due moment (-P3D)",
+            "examples": ["-P3D", "P7D", "PT30S"],
+        }
+    ),
+]
+LocalTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
+            "description": "wall-clock time in the debtor's time zone, HH:MM[:SS]",
+        }
+    ),
+]
+
+
 class SendWindow(BaseModel):
     """When messages may reach the debtor, in the debtor's own time zone."""
 
     days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
-    start: time = time(9, 0)
-    end: time = time(17, 0)
+    start: LocalTime = time(9, 0)
+    end: LocalTime = time(17, 0)
     skip_public_holidays: bool = True
     spread: timedelta = Field(
         timedelta(hours=1),
@@ -82,7 +108,7 @@ class Step(BaseModel):
     """One rung of the ladder: a message in a tone on some channels, or an action."""
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
-    offset: timedelta
+    offset: SignedDuration
     tone: Tone | None = None
     channels: list[Channel] = Field(default_factory=list)
     template: str | None = Field(None, pattern=r"^[a-z0-9_]+$")

@@ -26,16 +26,18 @@ from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
 from api.deps import Agent, SettingsDep
-from api.problems import Problem
+from api.problems import COMMON_PROBLEMS, Problem, problem_responses
 from encryption import EncryptionCodec, KeyProblem
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+router = APIRouter(prefix="/codec", tags=["codec"], responses=COMMON_PROBLEMS)
 
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No, bad or revoked API key"},
-    404: {"description": "Unknown codec token, or no codec token configured"},
-    422: {"description": "A payload that is not base64, or needs a key we do not have"},
-}
+_PROBLEMS = problem_responses(
+    {
+        404: "Unknown codec token, or no codec token configured",
+        422: "A payload that is not base64, or needs a key we do not have",
+        503: "This API has no encryption codec",
+    }
+)
 
 
 class PayloadJSON(BaseModel):

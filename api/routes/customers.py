@@ -6,9 +6,10 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AnyRole, StoreDep
+from api.problems import COMMON_PROBLEMS
 from api.schemas import IDENTIFIER, CustomerTimelineEventOut, CustomerTimelineOut
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON_PROBLEMS)
 
 
 @router.get("/{customer_id}/timeline", response_model=CustomerTimelineOut)

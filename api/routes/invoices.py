@@ -20,7 +20,7 @@ from api.deps import (
     StoreDep,
     TemporalClient,
 )
-from api.problems import Problem
+from api.problems import COMMON_PROBLEMS, Problem, problem_responses
 from api.schemas import (
     IDENTIFIER,
     AcceptedOut,
@@ -65,16 +65,16 @@ from workflows.models import (
 )
 from workflows.policy import Channel, Policy
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"], responses=COMMON_PROBLEMS)
 _RECORD_WAIT_STEPS = 30  # tenths of a second
 
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No or bad API key"},
-    403: {"description": "Wrong role"},
-    404: {"description": "Unknown invoice"},
-    409: {"description": "Refused by the journey's state"},
-    422: {"description": "Invalid input"},
-}
+_PROBLEMS = problem_responses(
+    {
+        404: "Unknown invoice",
+        409: "Refused by the journey's state (closed, disputed, a plan running...)",
+        422: "Invalid input: every problem named",
+    }
+)
 
 
 def invoice_out(row: InvoiceView, store: Store | None = None) -> InvoiceOut:

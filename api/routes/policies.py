@@ -8,10 +8,10 @@ from starlette.concurrency import run_in_threadpool
 
 from activities.rendering import available_templates
 from api.deps import Admin, AnyRole, Policies, StoreDep
-from api.problems import Problem
+from api.problems import COMMON_PROBLEMS, Problem
 from workflows.policy import Policy
 
-router = APIRouter(prefix="/v1/policies", tags=["policies"])
+router = APIRouter(prefix="/v1/policies", tags=["policies"], responses=COMMON_PROBLEMS)
 
 
 @router.get("", response_model=list[Policy])

@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api import journeys
 from api.deps import Agent, StoreDep, TemporalClient
-from api.problems import Problem
+from api.problems import COMMON_PROBLEMS, Problem
 from api.schemas import TaskCompleteIn, TaskOut
 from db.store import TaskView
 from workflows.models import TaskCompleted
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=COMMON_PROBLEMS)
 log = logging.getLogger("dunwell.api")
 
 

@@ -33,19 +33,21 @@ from twilio.request_validator import RequestValidator
 from activities.channels import TWILIO_RECIPIENT_CODES
 from api import journeys
 from api.deps import SettingsDep, StoreDep, TemporalClient
-from api.problems import Problem
+from api.problems import COMMON_PROBLEMS, Problem, problem_responses
 from db.store import MessageView, Store
 from workflows.models import ChannelOptedIn, ChannelOptedOut, MessageBounced, TimelineEvent
 from workflows.policy import Channel
 
 log = logging.getLogger("dunwell.webhooks")
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=COMMON_PROBLEMS)
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Unsigned, forged or stale request: nothing was changed"},
-    503: {"description": "The webhook's verification setting is not configured"},
-}
+_PROBLEMS = problem_responses(
+    {
+        403: "Unsigned, forged or stale request: nothing was changed",
+        503: "The webhook's verification setting is not configured",
+    }
+)
 
 SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
