@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     twilio_base_url: str | None = None
 
+    sendgrid_rate_per_s: float = Field(
+        100, description="Most SendGrid calls per second from one worker (0: no limit)."
+    )
+    twilio_rate_per_s: float = Field(
+        25, description="Most Twilio calls per second from one worker (0: no limit)."
+    )
+    provider_timeout_s: float = Field(
+        10, description="Seconds to wait for SendGrid or Twilio before trying again later."
+    )
+
     public_url: str | None = Field(
         None,
         description="The API's address as providers see it (https://collections.example.com): "

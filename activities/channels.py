@@ -12,7 +12,9 @@ import http.client
 import json
 import logging
 import threading
+import time
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr, parsedate_to_datetime
@@ -64,6 +66,43 @@ TWILIO_CONFIG_CODES = {
     21659: "DUNWELL_TWILIO_FROM / DUNWELL_TWILIO_WHATSAPP_FROM",
     63007: "DUNWELL_TWILIO_WHATSAPP_FROM",
 }
+
+
+class RateLimit:
+    """At most `per_second` provider calls, spaced evenly, shared by every activity thread.
+
+    Each caller takes the next free slot and sleeps until it comes, so a surge leaves the worker
+    at the provider's pace instead of being refused with 429s. The limit is per worker process:
+    with several workers, give each its share. 0 means no limit.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.per_second = per_second
+        self._interval = 1 / per_second if per_second > 0 else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> float:
+        """Block until this caller may call the provider; returns the seconds waited."""
+        if not self._interval:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        delay = slot - now
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+
+NO_LIMIT = RateLimit(0)
 
 
 class DeliveryError(Exception):
@@ -128,8 +167,10 @@ class SendGridSender:
         reply_to: str | None = None,
         base_url: str | None = None,
         timeout: float = 10,
+        rate_limit: RateLimit = NO_LIMIT,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=base_url or SENDGRID_DEFAULT_URL)
+        self.rate_limit = rate_limit
         self._from = _address(email_from, "DUNWELL_EMAIL_FROM")
         self._reply_to = _address(reply_to, "DUNWELL_EMAIL_REPLY_TO") if reply_to else None
         self._timeout = timeout
@@ -154,6 +195,7 @@ class SendGridSender:
             mail.reply_to = ReplyTo(self._reply_to[1], self._reply_to[0] or None)
         mail.category = Category("dunwell")
         mail.custom_arg = CustomArg("dunwell_key", key)
+        self.rate_limit.wait()
         try:
             # The SDK's own send() takes no timeout; this is the same call with one.
             response = self._client.client.mail.send.post(
@@ -247,8 +289,10 @@ class TwilioSender:
         base_url: str | None = None,
         status_callback: str | None = None,
         timeout: float = 10,
+        rate_limit: RateLimit = NO_LIMIT,
     ) -> None:
         self._http = _TwilioHttp(timeout)
+        self.rate_limit = rate_limit
         self._client = TwilioClient(account_sid, auth_token, http_client=self._http)
         if base_url:
             # Requests go to Domain.base_url + the resource path; region/edge host rewriting
@@ -276,6 +320,7 @@ class TwilioSender:
         options: dict[str, Any] = {}
         if self._status_callback:
             options["status_callback"] = self._status_callback
+        self.rate_limit.wait()
         try:
             sent = self._client.messages.create(to=to, from_=sender, body=message.text, **options)
         except TwilioException as exc:
@@ -374,6 +419,8 @@ def build_senders(settings: Settings) -> dict[Channel, Sender]:
             settings.email_from,
             settings.email_reply_to or None,
             base_url=settings.sendgrid_base_url or None,
+            timeout=settings.provider_timeout_s,
+            rate_limit=RateLimit(settings.sendgrid_rate_per_s),
         )
 
     twilio = _twilio_sender(settings)
@@ -419,6 +466,8 @@ def _twilio_sender(settings: Settings) -> TwilioSender | None:
         given["DUNWELL_TWILIO_FROM"],
         given["DUNWELL_TWILIO_WHATSAPP_FROM"],
         base_url=settings.twilio_base_url or None,
+        timeout=settings.provider_timeout_s,
+        rate_limit=RateLimit(settings.twilio_rate_per_s),
         status_callback=(
             f"{settings.public_url.rstrip('/')}/v1/webhooks/twilio/status"
             if settings.public_url

@@ -13,6 +13,7 @@ import pytest
 from activities.channels import (
     DeliveryError,
     OutboxSender,
+    RateLimit,
     SendGridSender,
     TwilioSender,
     build_senders,
@@ -372,3 +373,53 @@ def test_a_half_configured_twilio_stops_the_worker_and_names_what_is_missing(
 ) -> None:
     with pytest.raises(ValueError, match=named):
         build_senders(settings(**values))
+
+
+# ---- the per-provider rate limit ---------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_the_rate_limit_spaces_a_burst_evenly() -> None:
+    clock = _Clock()
+    limit = RateLimit(4, clock=clock, sleep=clock.sleep)
+    waits = [limit.wait() for _ in range(5)]  # five sends due in the same instant
+    assert [round(w, 6) for w in waits] == [0.0, 0.25, 0.25, 0.25, 0.25]
+    clock.now += 10  # a quiet spell: the next send goes at once, no debt carried over
+    assert limit.wait() == 0.0
+    assert RateLimit(0, clock=clock, sleep=clock.sleep).wait() == 0.0
+
+
+def test_each_sender_waits_its_turn_before_calling_the_provider(
+    fake_providers: FakeProviders,
+) -> None:
+    clock = _Clock()
+    limit = RateLimit(2, clock=clock, sleep=clock.sleep)
+    sender = sendgrid(fake_providers, rate_limit=limit)
+    for n in range(3):
+        sender.send(Channel.email, "ap@devries.example", EMAIL, f"rate-{n}")
+    assert clock.slept == [0.5, 0.5]
+    assert [m["key"] for m in fake_providers.received][-3:] == ["rate-0", "rate-1", "rate-2"]
+
+
+def test_rate_limits_come_from_the_settings() -> None:
+    senders = build_senders(
+        settings(
+            sendgrid_api_key="SG.x", sendgrid_rate_per_s=7, twilio_account_sid="AC1",
+            twilio_auth_token="t", twilio_from="+3197010000000", twilio_rate_per_s=3,
+        )
+    )  # fmt: skip
+    email, sms = senders[Channel.email], senders[Channel.sms]
+    assert isinstance(email, SendGridSender) and email.rate_limit.per_second == 7
+    assert isinstance(sms, TwilioSender) and sms.rate_limit.per_second == 3
