@@ -116,12 +116,25 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "encryption-key", help="print a new `id:base64key` for DUNWELL_ENCRYPTION_KEYS"
     )
+    fakes = commands.add_parser(
+        "fake-providers", help="a fake SendGrid and Twilio on loopback, for trying dunwell"
+    )
+    fakes.add_argument("--port", type=int, default=8025)
+    fakes.add_argument(
+        "--public-url", help="dunwell's API, e.g. http://127.0.0.1:8000: report deliveries there"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=get_settings().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "fake-providers":
+        import fake_providers
+
+        extra = ["--public-url", args.public_url] if args.public_url else []
+        fake_providers.main(["--port", str(args.port), *extra])
+        return
     if args.command == "keys":
         logging.getLogger("alembic").setLevel(logging.WARNING)
         _keys(args)

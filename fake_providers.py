@@ -3,7 +3,12 @@
 It speaks just enough of both APIs for the official SDKs to send through it and parse its
 answers, including the errors they return, so the code under test meets the real failure shapes.
 
-    python fake_providers.py [port]   # until Ctrl-C; prints the DUNWELL_* settings to use
+    dunwell fake-providers [--port 8025] [--public-url http://127.0.0.1:8000]
+
+Like the real services it reports back: with `--public-url` (dunwell's API) it posts SendGrid's
+signed event webhook (processed, delivered, or a later bounce) and Twilio's signed status
+callbacks (sent, delivered, or undelivered), and `POST /_fake/twilio/inbound` plays a debtor
+texting STOP or START. `GET /_fake/messages` lists what arrived; `DELETE` forgets it.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ import json
 import logging
 import re
 import secrets
-import sys
 import threading
+import time
+import urllib.request
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from twilio.request_validator import RequestValidator
 
 log = logging.getLogger("dunwell.fake_providers")
 
@@ -50,6 +60,10 @@ class FakeProviders:
     - ``+15005550009``: Twilio 400, code 21614 (not a mobile number)
     - ``+15005550429``: Twilio 429, code 20429, ``Retry-After: 1``
     - ``+15005550500``: Twilio 500, code 20500
+    - email starting ``timeout`` or ``+15005550408``: no answer for `hold_s` seconds (the
+      client's timeout fires first)
+    - email starting ``bouncelater``: accepted (202), then a ``bounce`` event to `events_url`
+    - ``+15005550030``: accepted (201), then an ``undelivered`` callback (error 30005)
 
     The numbers follow Twilio's own magic test numbers; a ``whatsapp:`` prefix is ignored when
     matching. Wrong credentials answer 401 as the real services do. `fail_next(provider, status,
@@ -62,8 +76,19 @@ class FakeProviders:
         twilio_account_sid: str = TWILIO_ACCOUNT_SID,
         twilio_auth_token: str = TWILIO_AUTH_TOKEN,
         port: int = 0,
+        events_url: str | None = None,
+        inbound_url: str | None = None,
+        callback_delay: float = 0.3,
+        hold_s: float = 30,
     ) -> None:
         self.sendgrid_api_key = sendgrid_api_key
+        self.events_url = events_url
+        """Where SendGrid's signed event webhook goes (dunwell's /v1/webhooks/sendgrid)."""
+        self.inbound_url = inbound_url
+        """Where a debtor's text goes (dunwell's /v1/webhooks/twilio/inbound)."""
+        self.callback_delay = callback_delay
+        self.hold_s = hold_s
+        self._signing_key = ec.generate_private_key(ec.SECP256R1())
         self.twilio_account_sid = twilio_account_sid
         self.twilio_auth_token = twilio_auth_token
         self._port = port
@@ -112,6 +137,14 @@ class FakeProviders:
     # ---- what was received, and failures on demand -------------------------------------------
 
     @property
+    def sendgrid_webhook_public_key(self) -> str:
+        """The verification key of the event webhook, base64 as SendGrid shows it."""
+        der = self._signing_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
+
+    @property
     def received(self) -> list[dict[str, Any]]:
         """A copy of every accepted message, oldest first."""
         with self._lock:
@@ -129,6 +162,17 @@ class FakeProviders:
             raise ValueError("provider must be 'sendgrid' or 'twilio'")
         with self._lock:
             self._failures[provider].extend([status] * count)
+
+    def _simulate_inbound(self, body: bytes) -> _Answer:
+        """`POST /_fake/twilio/inbound {"from": "+316...", "body": "STOP"}`."""
+        try:
+            text = json.loads(body or b"{}")
+            self.inbound(str(text["from"]), str(text["body"]))
+        except (ValueError, KeyError, TypeError):
+            return _Answer(400, b'{"message": "send {"from": number, "body": text}"}', _JSON)
+        except (RuntimeError, OSError) as exc:
+            return _Answer(502, json.dumps({"message": str(exc)}).encode(), _JSON)
+        return _Answer(204, b"")
 
     def _take_failure(self, provider: str) -> int | None:
         with self._lock:
@@ -161,9 +205,15 @@ class FakeProviders:
             return _sendgrid_errors(400, *problem)
 
         recipients = [to["email"] for p in payload["personalizations"] for to in p["to"]]
+        bounces_later = False
         for address in recipients:
             local = address.split("@", 1)[0].lower()
-            if local.startswith("bounce"):
+            if local.startswith("timeout"):
+                time.sleep(self.hold_s)
+                return _sendgrid_forced(500)
+            if local.startswith("bouncelater"):
+                bounces_later = True
+            elif local.startswith("bounce"):
                 return _sendgrid_errors(
                     400, "Does not contain a valid address.", "personalizations.0.to.0.email"
                 )
@@ -192,7 +242,90 @@ class FakeProviders:
                 "key": custom_args.get("dunwell_key"),
             }
         )
+        if self.events_url:
+            outcome = "bounce" if bounces_later else "delivered"
+            self._later(self._sendgrid_events, message_id, recipients, custom_args, outcome)
         return _Answer(202, b"", {"X-Message-Id": message_id})
+
+    def _sendgrid_events(
+        self, message_id: str, recipients: list[str], custom_args: dict[str, Any], outcome: str
+    ) -> None:
+        """SendGrid's event webhook: a JSON array, signed over timestamp + body (ECDSA P-256)."""
+        now = int(time.time())
+        events = []
+        for address in recipients:
+            for kind in ("processed", outcome):
+                event: dict[str, Any] = {
+                    "email": address,
+                    "timestamp": now,
+                    "event": kind,
+                    "sg_event_id": secrets.token_urlsafe(16),
+                    "sg_message_id": f"{message_id}.filter0001.1.0",
+                    **custom_args,
+                }
+                if kind == "bounce":
+                    event.update(
+                        type="bounce", status="5.1.1", reason="550 5.1.1 The email account "
+                        "that you tried to reach does not exist"
+                    )  # fmt: skip
+                events.append(event)
+        body = json.dumps(events)
+        timestamp = str(now)
+        signature = self._signing_key.sign((timestamp + body).encode(), ec.ECDSA(hashes.SHA256()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+        }
+        assert self.events_url is not None
+        _post(self.events_url, body.encode(), headers)
+
+    def _twilio_callbacks(self, url: str, sid: str, to: str, sender: str, outcome: str) -> None:
+        """Twilio's status callbacks: form posts signed with the auth token (HMAC-SHA1)."""
+        for status in ("sent", outcome):
+            params = {
+                "AccountSid": self.twilio_account_sid,
+                "MessageSid": sid,
+                "SmsSid": sid,
+                "MessageStatus": status,
+                "SmsStatus": status,
+                "To": to,
+                "From": sender,
+                "ApiVersion": "2010-04-01",
+            }
+            if status == "undelivered":
+                params["ErrorCode"] = "30005"
+            self._post_twilio(url, params)
+
+    def _post_twilio(self, url: str, params: dict[str, str]) -> None:
+        signature = RequestValidator(self.twilio_auth_token).compute_signature(url, params)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+        }
+        _post(url, urlencode(params).encode(), headers)
+
+    def inbound(self, sender: str, body: str, to: str = "+15005550006") -> None:
+        """A debtor texts our number (e.g. STOP): Twilio's signed inbound webhook, now."""
+        if not self.inbound_url:
+            raise RuntimeError("no inbound_url: start the fake with --public-url")
+        params = {
+            "AccountSid": self.twilio_account_sid,
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "From": sender,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+            "ApiVersion": "2010-04-01",
+        }
+        self._post_twilio(self.inbound_url, params)
+
+    def _later(self, callback: Any, *args: Any) -> None:
+        """Providers report after answering: never hold up the send's own answer."""
+        timer = threading.Timer(self.callback_delay, _logged, (callback, *args))
+        timer.daemon = True
+        timer.start()
 
     # ---- Twilio ----------------------------------------------------------------------------------
 
@@ -217,6 +350,9 @@ class FakeProviders:
         if not form.get("Body") and not form.get("MediaUrl") and not form.get("ContentSid"):
             return _twilio_error(400, 21602, "Message body is required.")
         number = to.removeprefix("whatsapp:")
+        if number == "+15005550408":
+            time.sleep(self.hold_s)
+            return _twilio_error(500, 20500, "An internal server error has occurred")
         if number in _TWILIO_MAGIC:
             status, code, text = _TWILIO_MAGIC[number]
             return _twilio_error(status, code, text.format(to=to))
@@ -261,10 +397,27 @@ class FakeProviders:
                 "key": None,
             }
         )
+        callback = form.get("StatusCallback")
+        if callback:
+            outcome = "undelivered" if number == "+15005550030" else "delivered"
+            self._later(self._twilio_callbacks, callback, sid, to, sender, outcome)
         return _Answer(201, json.dumps(message).encode(), {"Content-Type": "application/json"})
 
 
 # ---- answers -----------------------------------------------------------------------------------
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        log.info("fake callback to %s answered %s", url, response.status)
+
+
+def _logged(callback: Any, *args: Any) -> None:
+    try:
+        callback(*args)
+    except OSError as exc:  # dunwell not listening, or it refused: report, do not crash
+        log.warning("fake callback %s failed: %s", getattr(callback, "__name__", ""), exc)
 
 
 class _Answer:
@@ -324,6 +477,8 @@ def _sendgrid_invalid(payload: dict[str, Any]) -> tuple[str, str] | None:
         )
     return None
 
+
+_JSON = {"Content-Type": "application/json"}
 
 _TWILIO_MAGIC = {
     "+15005550001": (400, 21211, "The 'To' number {to} is not a valid phone number."),
@@ -387,7 +542,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
-        if path == "/v3/mail/send":
+        if path == "/_fake/twilio/inbound":
+            answer = fake._simulate_inbound(body)
+        elif path == "/v3/mail/send":
             answer = fake._sendgrid(self.headers, body)
         elif path.startswith("/2010-04-01/"):
             answer = fake._twilio(path, self.headers, body)
@@ -400,22 +557,67 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer.body)
 
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/_fake/messages":
+            self._answer(_Answer(404, b'{"message": "not found"}', _JSON))
+            return
+        body = json.dumps(self.server.fake.received, indent=1).encode()
+        self._answer(_Answer(200, body, _JSON))
+
+    def do_DELETE(self) -> None:
+        if self.path.split("?", 1)[0] != "/_fake/messages":
+            self._answer(_Answer(404, b'{"message": "not found"}', _JSON))
+            return
+        self.server.fake.clear()
+        self._answer(_Answer(204, b""))
+
+    def _answer(self, answer: _Answer) -> None:
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="dunwell fake-providers", description="A fake SendGrid and Twilio on loopback."
+    )
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="dunwell's API (e.g. http://127.0.0.1:8000): report deliveries to its webhooks",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8025
-    with FakeProviders(port=port) as fake:
-        print("Fake SendGrid and Twilio listening; use these settings:")
-        print(f"  DUNWELL_SENDGRID_BASE_URL={fake.base_url}")
-        print(f"  DUNWELL_SENDGRID_API_KEY={fake.sendgrid_api_key}")
-        print(f"  DUNWELL_TWILIO_BASE_URL={fake.base_url}")
-        print(f"  DUNWELL_TWILIO_ACCOUNT_SID={fake.twilio_account_sid}")
-        print(f"  DUNWELL_TWILIO_AUTH_TOKEN={fake.twilio_auth_token}")
-        print("  DUNWELL_TWILIO_FROM=+15005550006")
-        print("  DUNWELL_TWILIO_WHATSAPP_FROM=+14155238886")
+    public = args.public_url.rstrip("/") if args.public_url else None
+    with FakeProviders(
+        port=args.port,
+        events_url=f"{public}/v1/webhooks/sendgrid" if public else None,
+        inbound_url=f"{public}/v1/webhooks/twilio/inbound" if public else None,
+    ) as fake:
+        settings = {
+            "DUNWELL_SENDGRID_BASE_URL": fake.base_url,
+            "DUNWELL_SENDGRID_API_KEY": fake.sendgrid_api_key,
+            "DUNWELL_TWILIO_BASE_URL": fake.base_url,
+            "DUNWELL_TWILIO_ACCOUNT_SID": fake.twilio_account_sid,
+            "DUNWELL_TWILIO_AUTH_TOKEN": fake.twilio_auth_token,
+            "DUNWELL_TWILIO_FROM": "+15005550006",
+            "DUNWELL_TWILIO_WHATSAPP_FROM": "+14155238886",
+        }
+        if public:
+            settings["DUNWELL_PUBLIC_URL"] = public
+            settings["DUNWELL_SENDGRID_WEBHOOK_PUBLIC_KEY"] = fake.sendgrid_webhook_public_key
+        print("Fake SendGrid and Twilio listening. Start dunwell with:\n")
+        print("\n".join(f"export {name}={value}" for name, value in settings.items()))
+        print(f"\nWhat arrived: curl {fake.base_url}/_fake/messages", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
