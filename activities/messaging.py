@@ -4,12 +4,15 @@ The key (journey, step, channel) is stored under a unique constraint before any 
 called, so a retried activity or a restarted worker never sends the same message twice. The one
 window left: a worker that dies after the provider accepted a message but before we marked it
 sent. On retry the claim is found still `claimed`, and the message is sent again; neither SendGrid
-nor Twilio offers an idempotency key that would close this window. It is as narrow as one
-provider call.
+nor Twilio offers an idempotency key that would close this window, nor a way to ask whether a
+message arrived. It is as narrow as one provider call (the mark follows the provider's answer at
+once), and when it happens the resend is logged and its timeline entry says the debtor may have
+the message twice.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +34,8 @@ from workflows.models import (
 from workflows.policy import Channel
 
 _DONE = ("sent", "outbox")
+_MAYBE_TWICE = "sent again after a worker stopped mid-send: the debtor may have received it twice"
+log = logging.getLogger("dunwell.messaging")
 
 
 class MessagingActivities:
@@ -84,6 +89,12 @@ class MessagingActivities:
             customer.locale,
             to,
         )
+        resent = not claimed_now and row.status == "claimed"
+        if resent:
+            # The one window left: an attempt died after claiming. Did the provider get it before
+            # the worker died? Neither SendGrid nor Twilio can say, so it goes again, and the
+            # timeline says the debtor may have it twice.
+            log.warning("sending %s again: an earlier attempt died before marking it sent", key)
         if not claimed_now and row.status in (*_DONE, "failed"):
             # Done by an earlier attempt: make sure it is on the timeline, send nothing.
             self._record(request, key, channel, row.status, row.error or "")
@@ -108,11 +119,18 @@ class MessagingActivities:
         self._store.finish_message(
             key, status, receipt.provider, receipt.message_id, message.subject, message.text
         )
-        self._record(request, key, channel, status, "")
+        note = _MAYBE_TWICE if resent else ""
+        self._record(request, key, channel, status, "", note)
         return ChannelOutcome(channel=channel, status=status)
 
     def _record(
-        self, request: MessageRequest, key: str, channel: Channel, status: str, error: str
+        self,
+        request: MessageRequest,
+        key: str,
+        channel: Channel,
+        status: str,
+        error: str,
+        note: str = "",
     ) -> None:
         detail: dict[str, object] = {
             "channel": channel.value,
@@ -123,6 +141,8 @@ class MessagingActivities:
         }
         if status == "outbox":
             detail["note"] = "local outbox: not delivered to anyone"
+        if note:
+            detail["note"] = note
         if error:
             detail["error"] = error
         event = TimelineEvent(key=key, at=request.at, kind="message", actor="system", detail=detail)

@@ -30,6 +30,10 @@ AMOUNT_OUTSTANDING = SearchAttributeKey.for_float("AmountOutstanding")
 NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
 SEARCH_ATTRIBUTES = (CUSTOMER_ID, INVOICE_ID, JOURNEY_STAGE, AMOUNT_OUTSTANDING, NEXT_ACTION_AT)
 
+DELIVER_TIMEOUT = timedelta(seconds=30)
+"""One delivery attempt: the provider's own timeout (10 s) and the rate limit's wait fit in it, and
+a worker killed mid-send has its attempt retried elsewhere this soon."""
+
 ALL_CHANNELS = (Channel.email, Channel.sms, Channel.whatsapp)
 
 

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         AMOUNT_OUTSTANDING,
         CUSTOMER_ID,
         DELIVER_ACTIVITY,
+        DELIVER_TIMEOUT,
         INVOICE_ID,
         JOURNEY_STAGE,
         NEXT_ACTION_AT,
@@ -458,7 +459,7 @@ class InvoiceJourney:
                 DELIVER_ACTIVITY,
                 request,
                 result_type=MessageResult,
-                start_to_close_timeout=timedelta(minutes=2),
+                start_to_close_timeout=DELIVER_TIMEOUT,
                 retry_policy=RETRY,
                 summary=summary,
             )
@@ -515,7 +516,7 @@ class InvoiceJourney:
             DELIVER_ACTIVITY,
             request,
             result_type=MessageResult,
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=DELIVER_TIMEOUT,
             retry_policy=RETRY,
             summary=summary,
         )

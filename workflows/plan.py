@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         AMOUNT_OUTSTANDING,
         CUSTOMER_ID,
         DELIVER_ACTIVITY,
+        DELIVER_TIMEOUT,
         INVOICE_ID,
         JOURNEY_STAGE,
         NEXT_ACTION_AT,
@@ -335,7 +336,7 @@ class InstalmentPlan:
             DELIVER_ACTIVITY,
             request,
             result_type=MessageResult,
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=DELIVER_TIMEOUT,
             retry_policy=RETRY,
             summary=f"{channels[0].value} · {tone.value} · {template}",
         )
