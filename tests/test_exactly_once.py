@@ -2,9 +2,9 @@
 
 A real dev server, the fake providers, PostgreSQL (as in production), and `dunwell worker` as a
 separate process that is SIGKILLed at random moments (seeded) and restarted. At the end, what
-reached the providers is counted per message key: every message must have arrived, none twice, except in the one window
-the providers leave open (the worker dying between their accept and our mark), which the worker
-must then have logged; the test prints how often that happened.
+reached the providers is counted per message key: every message must have arrived, none twice,
+except in the one window the providers leave open (the worker dying between their accept and our
+mark), which the worker must then have logged; the test prints how often that happened.
 """
 
 from __future__ import annotations
