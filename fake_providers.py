@@ -180,6 +180,7 @@ class FakeProviders:
             return queue.pop(0) if queue else None
 
     def _record(self, item: dict[str, Any]) -> None:
+        item["received_at"] = time.time()
         with self._lock:
             self._received.append(item)
         log.info("fake %s accepted %s to %s", item["provider"], item["id"], item["to"])
@@ -530,6 +531,7 @@ def _basic_auth(headers: Any) -> tuple[str, str] | None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a surge opens many connections at once; 5 would reset them
     fake: FakeProviders
 
 

@@ -8,7 +8,10 @@ API under uvicorn on loopback:
 2. p50 and p99 latency of opening a dispute through the API and through `execute_update`, and
    their ratios (target <= 2);
 3. history events of a whole standard journey per policy step (target <= 15), in the
-   time-skipping test server; and, for information, of one with a dispute in the middle.
+   time-skipping test server; and, for information, of one with a dispute in the middle;
+4. the due-date surge (bench/surge.py): 2,000 journeys falling due at once, reminders delivered
+   per second through the whole pipeline to the fake SendGrid, beside a plain loop of the same SDK
+   calls in the same run, and their ratio.
 
 A figure that misses its target is marked `TARGET MISSED`; the exit status is non-zero only on
 errors. Everything listens on and talks to 127.0.0.1 only.
@@ -26,8 +29,8 @@ from pathlib import Path
 from bench.api_probe import EXPERIMENTS
 from bench.run import Options, run
 
-DEFAULTS = {"journeys": 300, "concurrency": 32, "disputes": 100, "rounds": 2}
-QUICK = {"journeys": 20, "concurrency": 8, "disputes": 5, "rounds": 1}
+DEFAULTS = {"journeys": 300, "concurrency": 32, "disputes": 100, "rounds": 2, "surge": 2000}
+QUICK = {"journeys": 20, "concurrency": 8, "disputes": 5, "rounds": 1, "surge": 40}
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -38,8 +41,9 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--rounds", type=int, help="start rounds per path, ABBA-interleaved; best kept (default 2)"
     )
+    parser.add_argument("--surge", type=int, help="journeys due at once (default 2000)")
     parser.add_argument(
-        "--quick", action="store_true", help="small numbers for a smoke run (20, 8, 5, 1 round)"
+        "--quick", action="store_true", help="small numbers for a smoke run (20, 8, 5, 1, 40)"
     )
     parser.add_argument(
         "--profile-api",

@@ -19,6 +19,7 @@ from bench.measure import (
     start_throughput,
 )
 from bench.report import figure, median, note, percentile, rates
+from bench.surge import measure_surge
 from bench.system import ACTIVITY_THREADS, running_system, temporal_version
 
 START_RATIO_TARGET = 0.8
@@ -32,6 +33,7 @@ class Options:
     concurrency: int
     disputes: int
     rounds: int
+    surge: int = 2000
     profile_api: Path | None = None
     probe_api: str | None = None
     worker_mode: str = "process"
@@ -127,6 +129,17 @@ async def run(options: Options) -> None:
         f"({disputed.per_step:.1f} per step; information; {disputed.note}; to {disputed.outcome}; "
         f"{disputed.breakdown()})"
     )
+    note(f"measuring the due-date surge ({options.surge} journeys)")
+    surge = await measure_surge(options.surge)
+    figure(
+        f"due-date surge: {surge.pipeline_per_s:.1f} reminders/s through the pipeline "
+        f"({surge.journeys} journeys due at once, all delivered {surge.seconds:.1f} s after)"
+    )
+    figure(
+        f"plain SDK loop: {surge.plain_per_s:.1f} messages/s "
+        f"(same fake, {ACTIVITY_THREADS} threads)"
+    )
+    figure(f"surge ratio (pipeline/plain loop): {surge.ratio:.2f} (information)")
     if system.probe is not None:
         _print_probe(system.probe)
     if options.profile_api is not None:

@@ -1,0 +1,161 @@
+"""The due-date surge: thousands of reminders falling due at the same moment.
+
+`N` journeys whose one email step falls due at the same instant are started ahead of time on a
+fresh dev server (in memory); the worker (this process, the real activities, SQLite WAL) sends
+through the SendGrid SDK to the fake providers on loopback. The figure is reminders delivered per
+second from the due moment to the last arrival: timers firing, workflow tasks, the delivery
+activity (render, claim, SDK call, mark, timeline) and the read-model writes. Beside it, in the
+same run and against the same fake, a plain loop of the same SDK calls with the same number of
+threads: what the provider path alone allows. Their ratio is the pipeline's efficiency.
+
+The send window's spread is off here (no send window), and the rate limit too: this measures the
+pipeline, not the pacing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+import fake_providers as fake
+from activities.channels import NO_LIMIT, OutboxSender, Sender, SendGridSender
+from activities.rendering import RenderedMessage
+from bench.report import note
+from bench.system import ACTIVITY_THREADS, stdout_to
+from db.session import make_engine, make_sessionmaker, migrate
+from db.store import Store
+from devserver import temporal_binary
+from encryption import Keyring, new_key
+from fake_providers import FakeProviders
+from temporal_client import data_converter
+from worker import build_worker
+from workflows.common import SEARCH_ATTRIBUTES
+from workflows.journey import InvoiceJourney, journey_summary, start_search_attributes, workflow_id
+from workflows.models import Customer, Invoice, JourneyInput
+from workflows.policy import Channel, Policy, Step, Tone
+
+SURGE = Policy(
+    name="surge",
+    send_window=None,
+    steps=[
+        Step(name="due", offset=timedelta(0), tone=Tone.friendly, template="overdue_1",
+             channels=[Channel.email]),
+    ],
+)  # fmt: skip
+MESSAGE = RenderedMessage(subject="Herinnering", text="Betaal via https://pay.example.com/1")
+
+
+@dataclass
+class Surge:
+    journeys: int
+    pipeline_per_s: float
+    plain_per_s: float
+    seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_per_s / self.plain_per_s
+
+
+def _sender(provider: FakeProviders) -> SendGridSender:
+    return SendGridSender(
+        fake.SENDGRID_API_KEY,
+        "Billing <billing@dunwell.example>",
+        base_url=provider.base_url,
+        rate_limit=NO_LIMIT,
+    )
+
+
+def plain_loop(provider: FakeProviders, n: int) -> float:
+    """The same SDK call, `n` times, from as many threads as the worker has: messages per second."""
+    sender = _sender(provider)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
+        list(
+            pool.map(
+                lambda i: sender.send(Channel.email, f"plain{i}@surge.example", MESSAGE, f"p{i}"),
+                range(n),
+            )
+        )
+    return n / (time.perf_counter() - began)
+
+
+async def measure_surge(n: int) -> Surge:
+    keyring = Keyring.parse(new_key("surge"))
+    with tempfile.TemporaryDirectory(prefix="dunwell-surge-") as tmp, FakeProviders() as provider:
+        note(
+            f"surge: a plain loop of {n} SendGrid SDK calls to the fake, {ACTIVITY_THREADS} threads"
+        )
+        plain = await asyncio.to_thread(plain_loop, provider, n)
+        provider.clear()
+
+        database = f"sqlite:///{Path(tmp) / 'dunwell.db'}"
+        migrate(database)
+        store = Store(make_sessionmaker(make_engine(database)))
+        with stdout_to(Path(tmp) / "temporal.log"):
+            env = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=temporal_binary(),
+                search_attributes=SEARCH_ATTRIBUTES,
+                data_converter=data_converter(keyring),
+                ui=False,
+                dev_server_log_level="error",
+            )
+        try:
+            queue = f"surge-{uuid.uuid4().hex[:8]}"
+            senders: dict[Channel, Sender] = {c: OutboxSender() for c in Channel}
+            senders[Channel.email] = _sender(provider)
+            with ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+                worker = build_worker(env.client, store, senders, queue, executor)
+                async with worker:
+                    return await _pipeline(env, provider, queue, n, plain)
+        finally:
+            await env.shutdown()
+
+
+async def _pipeline(
+    env: WorkflowEnvironment, provider: FakeProviders, queue: str, n: int, plain: float
+) -> Surge:
+    # Far enough ahead that every journey is started (and asleep on its timer) before it falls due.
+    due = datetime.now(UTC) + timedelta(seconds=max(20.0, n / 40))
+    note(f"surge: starting {n} journeys, all due at {due:%H:%M:%S} UTC")
+    semaphore = asyncio.Semaphore(32)
+
+    async def start(i: int) -> None:
+        invoice = Invoice(
+            invoice_id=f"SURGE-{queue}-{i}", amount=Decimal("100.00"), currency="EUR",
+            issued_on=date.today(), due_on=due.date(), due_at=due,
+            payment_url=f"https://pay.example.com/{i}",
+            customer=Customer(id=f"C-{i}", name="Debtor", email=f"d{i}@surge.example",
+                              locale="en", timezone="Europe/Amsterdam"),
+        )  # fmt: skip
+        async with semaphore:
+            await env.client.start_workflow(
+                InvoiceJourney.run,
+                JourneyInput(invoice=invoice, policy=SURGE, actor="bench"),
+                id=workflow_id(invoice.invoice_id),
+                task_queue=queue,
+                search_attributes=start_search_attributes(invoice),
+                static_summary=journey_summary(invoice),
+            )
+
+    await asyncio.gather(*(start(i) for i in range(n)))
+    if datetime.now(UTC) >= due:
+        raise RuntimeError("the journeys took longer to start than planned; the surge is void")
+    note("surge: waiting for every reminder to arrive")
+    deadline = time.monotonic() + 600
+    while len(provider.received) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(provider.received)} of {n} reminders arrived")
+        await asyncio.sleep(0.5)
+    last = max(m["received_at"] for m in provider.received)
+    seconds = last - due.timestamp()
+    return Surge(n, n / seconds, plain, seconds)
