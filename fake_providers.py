@@ -169,7 +169,8 @@ class FakeProviders:
             text = json.loads(body or b"{}")
             self.inbound(str(text["from"]), str(text["body"]))
         except (ValueError, KeyError, TypeError):
-            return _Answer(400, b'{"message": "send {"from": number, "body": text}"}', _JSON)
+            problem = {"message": 'send {"from": number, "body": text}'}
+            return _Answer(400, json.dumps(problem).encode(), _JSON)
         except (RuntimeError, OSError) as exc:
             return _Answer(502, json.dumps({"message": str(exc)}).encode(), _JSON)
         return _Answer(204, b"")

@@ -322,7 +322,11 @@ class TwilioSender:
             options["status_callback"] = self._status_callback
         self.rate_limit.wait()
         try:
-            sent = self._client.messages.create(to=to, from_=sender, body=message.text, **options)
+            if sender.removeprefix("whatsapp:").startswith("MG"):
+                options["messaging_service_sid"] = sender.removeprefix("whatsapp:")
+            else:
+                options["from_"] = sender
+            sent = self._client.messages.create(to=to, body=message.text, **options)
         except TwilioException as exc:
             raise self._twilio_error(exc) from exc
         except OSError as exc:  # requests' ConnectionError, Timeout... are OSErrors

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+import fake_providers as fake
 from activities.channels import (
     DeliveryError,
     OutboxSender,
@@ -423,3 +424,16 @@ def test_rate_limits_come_from_the_settings() -> None:
     email, sms = senders[Channel.email], senders[Channel.sms]
     assert isinstance(email, SendGridSender) and email.rate_limit.per_second == 7
     assert isinstance(sms, TwilioSender) and sms.rate_limit.per_second == 3
+
+
+def test_a_messaging_service_sends_in_place_of_a_from_number(
+    fake_providers: FakeProviders,
+) -> None:
+    service = "MG" + "0" * 32
+    sender = TwilioSender(
+        fake.TWILIO_ACCOUNT_SID, fake.TWILIO_AUTH_TOKEN, service, None,
+        base_url=fake_providers.base_url,
+    )  # fmt: skip
+    sender.send(Channel.sms, DEBTOR, SHORT, "k")
+    arrived = fake_providers.received[-1]
+    assert arrived["to"] == DEBTOR and arrived["from"] is None
