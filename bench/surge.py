@@ -1,12 +1,13 @@
 """The due-date surge: thousands of reminders falling due at the same moment.
 
 `N` journeys whose one email step falls due at the same instant are started ahead of time on a
-fresh dev server (in memory); the worker (this process, the real activities, SQLite WAL) sends
-through the SendGrid SDK to the fake providers on loopback. The figure is reminders delivered per
-second from the due moment to the last arrival: timers firing, workflow tasks, the delivery
-activity (render, claim, SDK call, mark, timeline) and the read-model writes. Beside it, in the
-same run and against the same fake, a plain loop of the same SDK calls with the same number of
-threads: what the provider path alone allows. Their ratio is the pipeline's efficiency.
+fresh dev server (in memory); the worker (`python -m cli worker` in a child process: the real
+activities, SQLite WAL) sends through the SendGrid SDK to the fake providers on loopback. The
+figure is reminders delivered per second from the due moment to the last arrival: timers firing,
+workflow tasks, the delivery activity (render, claim, SDK call, mark, timeline) and the read-model
+writes. Beside it, in the same run and against the same fake, a plain loop of the same SDK calls
+with the same number of threads: what the provider path alone allows. Their ratio is the
+pipeline's efficiency.
 
 The send window's spread is off here (no send window), and the rate limit too: this measures the
 pipeline, not the pacing.
@@ -15,6 +16,8 @@ pipeline, not the pacing.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import tempfile
 import time
 import uuid
@@ -27,17 +30,15 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 import fake_providers as fake
-from activities.channels import NO_LIMIT, OutboxSender, Sender, SendGridSender
+from activities.channels import NO_LIMIT, SendGridSender
 from activities.rendering import RenderedMessage
 from bench.report import note
-from bench.system import ACTIVITY_THREADS, stdout_to
-from db.session import make_engine, make_sessionmaker, migrate
-from db.store import Store
+from bench.system import ACTIVITY_THREADS, _spawn, _stop, stdout_to
+from db.session import migrate
 from devserver import temporal_binary
 from encryption import Keyring, new_key
 from fake_providers import FakeProviders
 from temporal_client import data_converter
-from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
 from workflows.journey import InvoiceJourney, journey_summary, start_search_attributes, workflow_id
 from workflows.models import Customer, Invoice, JourneyInput
@@ -90,7 +91,8 @@ def plain_loop(provider: FakeProviders, n: int) -> float:
 
 
 async def measure_surge(n: int) -> Surge:
-    keyring = Keyring.parse(new_key("surge"))
+    keys = new_key("surge")
+    keyring = Keyring.parse(keys)
     with tempfile.TemporaryDirectory(prefix="dunwell-surge-") as tmp, FakeProviders() as provider:
         note(
             f"surge: a plain loop of {n} SendGrid SDK calls to the fake, {ACTIVITY_THREADS} threads"
@@ -100,7 +102,6 @@ async def measure_surge(n: int) -> Surge:
 
         database = f"sqlite:///{Path(tmp) / 'dunwell.db'}"
         migrate(database)
-        store = Store(make_sessionmaker(make_engine(database)))
         with stdout_to(Path(tmp) / "temporal.log"):
             env = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=temporal_binary(),
@@ -109,15 +110,25 @@ async def measure_surge(n: int) -> Surge:
                 ui=False,
                 dev_server_log_level="error",
             )
+        queue = f"surge-{uuid.uuid4().hex[:8]}"
+        child_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")},
+            "DUNWELL_HOME": tmp,
+            "DUNWELL_DATABASE_URL": database,
+            "DUNWELL_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "DUNWELL_TASK_QUEUE": queue,
+            "DUNWELL_ENCRYPTION_KEYS": keys,
+            "DUNWELL_LOG_LEVEL": "WARNING",
+            "DUNWELL_SENDGRID_API_KEY": fake.SENDGRID_API_KEY,
+            "DUNWELL_SENDGRID_BASE_URL": provider.base_url,
+            "DUNWELL_SENDGRID_RATE_PER_S": "0",
+        }
+        log = Path(tmp) / "worker.log"
+        worker = await _spawn([sys.executable, "-m", "cli", "worker"], child_env, log)
         try:
-            queue = f"surge-{uuid.uuid4().hex[:8]}"
-            senders: dict[Channel, Sender] = {c: OutboxSender() for c in Channel}
-            senders[Channel.email] = _sender(provider)
-            with ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
-                worker = build_worker(env.client, store, senders, queue, executor)
-                async with worker:
-                    return await _pipeline(env, provider, queue, n, plain)
+            return await _pipeline(env, provider, queue, n, plain)
         finally:
+            await _stop(worker, "the surge worker", log)
             await env.shutdown()
 
 
