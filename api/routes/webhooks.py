@@ -141,7 +141,9 @@ async def _sendgrid_event(event: dict[str, Any], store: Store, client: Client) -
     message = await run_in_threadpool(store.get_message, key)
     if message is None or not await run_in_threadpool(store.first_time, f"sendgrid:{event_id}"):
         return False
-    at = _moment(event.get("timestamp"))
+    # When we learned it: SendGrid's own timestamp has whole seconds only, and would sort the
+    # receipt before the send it reports on.
+    at = datetime.now(UTC)
     reason = str(event.get("reason") or event.get("response") or "")[:300]
     await _record(store, message, status, at, f"sendgrid:{event_id}", reason)
     if kind in ("bounce", "dropped"):
@@ -260,10 +262,3 @@ async def _tell(client: Client, store: Store, invoice_id: str, name: str, arg: B
         await journeys.signal(client, store, invoice_id, name, arg)
     except Problem:
         log.info("%s for %s: the journey has closed; nothing to tell it", name, invoice_id)
-
-
-def _moment(value: Any) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(value), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return datetime.now(UTC)
