@@ -457,11 +457,12 @@ class Store:
     ) -> None:
         """A provider's receipt: the message's delivery status, and the event on the timeline.
 
-        A bounce or a drop is final: a late `delivered` or `open` never overwrites it.
+        Receipts can arrive out of order: the status only moves forward (a late `sent` never
+        replaces `delivered`), and a bounce or a drop is final.
         """
         with self._sessions.begin() as session:
             row = session.get_one(MessageRow, message.key)
-            if row.delivery_status not in _FINAL_DELIVERY:
+            if _delivery_rank(status) >= _delivery_rank(row.delivery_status):
                 row.delivery_status, row.delivery_at = status, at
             self._add_event(session, message.invoice_id, event)
 
@@ -575,7 +576,16 @@ class Store:
 # ---- helpers -----------------------------------------------------------------------------------
 
 
-_FINAL_DELIVERY = ("bounced", "dropped", "undelivered", "failed")
+_DELIVERY_ORDER = ("processed", "deferred", "sent", "delivered", "read", "opened", "clicked")
+_FINAL_DELIVERY = ("bounced", "dropped", "undelivered", "failed", "spam_report", "unsubscribed")
+
+
+def _delivery_rank(status: str | None) -> int:
+    if status is None:
+        return -1
+    if status in _FINAL_DELIVERY:
+        return len(_DELIVERY_ORDER)
+    return _DELIVERY_ORDER.index(status) if status in _DELIVERY_ORDER else 0
 
 
 def _insert_ignore(session: Session, entity: type[Any], values: dict[str, Any], key: str) -> bool:
