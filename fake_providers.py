@@ -80,6 +80,7 @@ class FakeProviders:
         inbound_url: str | None = None,
         callback_delay: float = 0.3,
         hold_s: float = 30,
+        delay_s: float = 0,
     ) -> None:
         self.sendgrid_api_key = sendgrid_api_key
         self.events_url = events_url
@@ -88,6 +89,9 @@ class FakeProviders:
         """Where a debtor's text goes (dunwell's /v1/webhooks/twilio/inbound)."""
         self.callback_delay = callback_delay
         self.hold_s = hold_s
+        self.delay_s = delay_s
+        """Every accepted send is answered this many seconds late (a slow provider)."""
+        self._twilio_messages: list[dict[str, Any]] = []
         self._signing_key = ec.generate_private_key(ec.SECP256R1())
         self.twilio_account_sid = twilio_account_sid
         self.twilio_auth_token = twilio_auth_token
@@ -153,8 +157,10 @@ class FakeProviders:
     def clear(self) -> None:
         with self._lock:
             self._received.clear()
+            self._twilio_messages.clear()
             for queue in self._failures.values():
                 queue.clear()
+        self.delay_s = 0
 
     def fail_next(self, provider: str, status: int, count: int = 1) -> None:
         """The next `count` requests to `provider` ("sendgrid" or "twilio") answer `status`."""
@@ -247,6 +253,7 @@ class FakeProviders:
         if self.events_url:
             outcome = "bounce" if bounces_later else "delivered"
             self._later(self._sendgrid_events, message_id, recipients, custom_args, outcome)
+        self._slowly()
         return _Answer(202, b"", {"X-Message-Id": message_id})
 
     def _sendgrid_events(
@@ -399,11 +406,42 @@ class FakeProviders:
                 "key": None,
             }
         )
+        with self._lock:
+            self._twilio_messages.append(message)
         callback = form.get("StatusCallback")
         if callback:
             outcome = "undelivered" if number == "+15005550030" else "delivered"
             self._later(self._twilio_callbacks, callback, sid, to, sender, outcome)
+        self._slowly()
         return _Answer(201, json.dumps(message).encode(), {"Content-Type": "application/json"})
+
+    def _twilio_list(self, path: str, query: str, headers: Any) -> _Answer:
+        """`GET .../Messages.json?To=...`: the account's messages, newest first (one page)."""
+        if _basic_auth(headers) != (self.twilio_account_sid, self.twilio_auth_token):
+            return _twilio_error(401, 20003, "Authenticate")
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        size = int(params.get("PageSize", "50"))
+        with self._lock:
+            found = [
+                m for m in reversed(self._twilio_messages) if m["to"] == params.get("To", m["to"])
+            ][:size]
+        page = {
+            "messages": found,
+            "page": 0,
+            "page_size": size,
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": path,
+            "start": 0,
+            "end": max(0, len(found) - 1),
+        }
+        return _Answer(200, json.dumps(page).encode(), _JSON)
+
+    def _slowly(self) -> None:
+        """A slow provider: it has taken the message, and answers only after `delay_s`."""
+        if self.delay_s:
+            time.sleep(self.delay_s)
 
 
 # ---- answers -----------------------------------------------------------------------------------
@@ -561,7 +599,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(answer.body)
 
     def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != "/_fake/messages":
+        path, _, query = self.path.partition("?")
+        if _TWILIO_MESSAGES.match(path):
+            self._answer(self.server.fake._twilio_list(path, query, self.headers))
+            return
+        if path != "/_fake/messages":
             self._answer(_Answer(404, b'{"message": "not found"}', _JSON))
             return
         body = json.dumps(self.server.fake.received, indent=1).encode()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -17,6 +19,7 @@ from db.session import make_engine, make_sessionmaker
 from db.store import Store
 from settings import Settings, get_settings
 from temporal_client import connect, keyring_from
+from workflows.delivery import provider_queue
 from workflows.journey import InvoiceJourney
 from workflows.plan import InstalmentPlan
 from workflows.policy import Channel
@@ -25,25 +28,56 @@ from workflows.sandbox import workflow_runner
 log = logging.getLogger("dunwell.worker")
 
 
-def build_worker(
+def build_workers(
     client: Client,
     store: Store,
     senders: dict[Channel, Sender],
     task_queue: str,
     executor: ThreadPoolExecutor,
-) -> Worker:
-    """A worker for the journey workflow; activities run in `executor` (they block on I/O)."""
+    settings: Settings | None = None,
+) -> list[Worker]:
+    """The journey worker, and one delivery worker per provider on that provider's queue.
+
+    Each provider's queue carries Temporal's `max_task_queue_activities_per_second`, which the
+    server enforces across every worker polling it: run as many workers as you like, the
+    provider sees at most its rate. Activities run in `executor` (they block on I/O).
+    """
+    settings = settings or Settings()
     journal = JournalActivities(store)
-    messaging = MessagingActivities(senders, store)
-    return Worker(
+    messaging = MessagingActivities(senders, store, settings.provider_timeout_s)
+    threads = executor._max_workers
+    journeys = Worker(
         client,
         task_queue=task_queue,
         workflows=[InvoiceJourney, InstalmentPlan],
+        # deliver_message here too: journeys started before the per-provider queues send on it.
         activities=[journal.record_journey, messaging.deliver_message],
         workflow_runner=workflow_runner(),
         activity_executor=executor,
-        max_concurrent_activities=executor._max_workers,
+        max_concurrent_activities=max(1, threads // 2),
     )
+    rates = {"sendgrid": settings.sendgrid_rate_per_s, "twilio": settings.twilio_rate_per_s}
+    delivery = [
+        Worker(
+            client,
+            task_queue=provider_queue(task_queue, channel),
+            activities=[messaging.deliver_message],
+            activity_executor=executor,
+            max_concurrent_activities=max(1, threads // 4),
+            max_task_queue_activities_per_second=rates[provider] or None,
+        )
+        for provider, channel in (("sendgrid", Channel.email), ("twilio", Channel.sms))
+    ]
+    return [journeys, *delivery]
+
+
+@asynccontextmanager
+async def running(workers: list[Worker]) -> AsyncIterator[None]:
+    """Run every worker until the block ends."""
+    async with AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield
 
 
 async def run_worker(settings: Settings | None = None) -> None:
@@ -52,14 +86,17 @@ async def run_worker(settings: Settings | None = None) -> None:
     senders = build_senders(settings)  # fails at start on a half-configured provider
     store = Store(make_sessionmaker(make_engine(settings.database)))
     keyring = keyring_from(settings.encryption_key_value)  # no keys, no start
-    client = await connect(settings.temporal_target, settings.temporal_namespace, keyring)
+    # Unencrypted signals and updates (typed into the CLI without our key) change nothing.
+    client = await connect(
+        settings.temporal_target, settings.temporal_namespace, keyring, refuse_plain=True
+    )
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, store, senders, settings.task_queue, executor)
+        workers = build_workers(client, store, senders, settings.task_queue, executor, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with worker:
+        async with running(workers):
             log.info("worker polling %s on %s", settings.task_queue, settings.temporal_target)
             await stop.wait()
         log.info("worker stopped")

@@ -11,12 +11,11 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import threading
-import time
 import urllib.error
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -68,49 +67,14 @@ TWILIO_CONFIG_CODES = {
 }
 
 
-class RateLimit:
-    """At most `per_second` provider calls, spaced evenly, shared by every activity thread.
-
-    Each caller takes the next free slot and sleeps until it comes, so a surge leaves the worker
-    at the provider's pace instead of being refused with 429s. The limit is per worker process:
-    with several workers, give each its share. 0 means no limit.
-    """
-
-    def __init__(
-        self,
-        per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.per_second = per_second
-        self._interval = 1 / per_second if per_second > 0 else 0.0
-        self._clock, self._sleep = clock, sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> float:
-        """Block until this caller may call the provider; returns the seconds waited."""
-        if not self._interval:
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        delay = slot - now
-        if delay > 0:
-            self._sleep(delay)
-        return delay
-
-
-NO_LIMIT = RateLimit(0)
-
-
 class DeliveryError(Exception):
     """A provider did not take the message.
 
     `retryable`: a later attempt may work (timeout, connection error, 429, 5xx).
     `recipient_problem`: the address itself is invalid or unsubscribed; do not use this channel
     for this debtor again. Neither: our own configuration is wrong (the reason says what to fix).
+    `ambiguous`: the request may have reached the provider and been accepted (a read timeout,
+    a connection cut after sending): only the provider can say whether the message went out.
     """
 
     def __init__(
@@ -120,12 +84,14 @@ class DeliveryError(Exception):
         retryable: bool,
         recipient_problem: bool = False,
         retry_after: float | None = None,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.recipient_problem = recipient_problem
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True)
@@ -141,6 +107,19 @@ class Sender(Protocol):
         """Hand one message to the provider; raises DeliveryError."""
         ...
 
+    def find_sent(
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+    ) -> SendReceipt | None:
+        """The provider's record of this message sent since `since`, when it can tell.
+
+        Raises `CannotTell` where the provider keeps no list to ask (SendGrid's mail send).
+        """
+        ...
+
+
+class CannotTell(Exception):
+    """The provider cannot say whether an earlier attempt's message reached it."""
+
 
 # ---- outbox ------------------------------------------------------------------------------------
 
@@ -150,8 +129,15 @@ class OutboxSender:
 
     def send(self, channel: Channel, to: str, message: RenderedMessage, key: str) -> SendReceipt:
         first_line = message.subject or (message.text.splitlines() or [""])[0]
-        log.info("OUTBOX (not delivered) %s to %s: %s [%s]", channel.value, to, first_line, key)
+        log.info(
+            "OUTBOX (not delivered) %s to %s: %s [%s]", channel.value, masked(to), first_line, key
+        )
         return SendReceipt("outbox", key, delivered=False)
+
+    def find_sent(
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+    ) -> SendReceipt | None:
+        return None  # nothing leaves the machine: writing the outbox again harms nobody
 
 
 # ---- SendGrid ----------------------------------------------------------------------------------
@@ -167,10 +153,8 @@ class SendGridSender:
         reply_to: str | None = None,
         base_url: str | None = None,
         timeout: float = 10,
-        rate_limit: RateLimit = NO_LIMIT,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=base_url or SENDGRID_DEFAULT_URL)
-        self.rate_limit = rate_limit
         self._from = _address(email_from, "DUNWELL_EMAIL_FROM")
         self._reply_to = _address(reply_to, "DUNWELL_EMAIL_REPLY_TO") if reply_to else None
         self._timeout = timeout
@@ -195,7 +179,6 @@ class SendGridSender:
             mail.reply_to = ReplyTo(self._reply_to[1], self._reply_to[0] or None)
         mail.category = Category("dunwell")
         mail.custom_arg = CustomArg("dunwell_key", key)
-        self.rate_limit.wait()
         try:
             # The SDK's own send() takes no timeout; this is the same call with one.
             response = self._client.client.mail.send.post(
@@ -206,6 +189,13 @@ class SendGridSender:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise _unreachable("SendGrid", exc) from exc
         return SendReceipt("sendgrid", response.headers.get("X-Message-Id") or "", delivered=True)
+
+    def find_sent(
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+    ) -> SendReceipt | None:
+        # Mail Send keeps no record we could look up by our key (the Email Activity API is a
+        # paid add-on, minutes behind, and not keyed by our custom args).
+        raise CannotTell("SendGrid cannot say whether an earlier attempt's email reached it")
 
 
 def _address(value: str, setting: str) -> tuple[str, str]:
@@ -289,10 +279,8 @@ class TwilioSender:
         base_url: str | None = None,
         status_callback: str | None = None,
         timeout: float = 10,
-        rate_limit: RateLimit = NO_LIMIT,
     ) -> None:
         self._http = _TwilioHttp(timeout)
-        self.rate_limit = rate_limit
         self._client = TwilioClient(account_sid, auth_token, http_client=self._http)
         if base_url:
             # Requests go to Domain.base_url + the resource path; region/edge host rewriting
@@ -320,7 +308,6 @@ class TwilioSender:
         options: dict[str, Any] = {}
         if self._status_callback:
             options["status_callback"] = self._status_callback
-        self.rate_limit.wait()
         try:
             if sender.removeprefix("whatsapp:").startswith("MG"):
                 options["messaging_service_sid"] = sender.removeprefix("whatsapp:")
@@ -332,6 +319,24 @@ class TwilioSender:
         except OSError as exc:  # requests' ConnectionError, Timeout... are OSErrors
             raise _unreachable("Twilio", exc) from exc
         return SendReceipt("twilio", str(sent.sid), delivered=True)
+
+    def find_sent(
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+    ) -> SendReceipt | None:
+        """Ask Twilio's message list: this body to this number, created since `since`."""
+        recipient = _whatsapp(to) if channel == Channel.whatsapp else to
+        try:
+            # Newest first. Not filtered by DateSent: a message still queued has none yet.
+            found = self._client.messages.list(to=recipient, limit=50)
+        except TwilioException as exc:
+            raise self._twilio_error(exc) from exc
+        except OSError as exc:
+            raise _unreachable("Twilio", exc) from exc
+        for sent in found:
+            created = sent.date_created
+            if sent.body == message.text and (created is None or created >= since - _SKEW):
+                return SendReceipt("twilio", str(sent.sid), delivered=True)
+        return None
 
     def _twilio_error(self, exc: TwilioException) -> DeliveryError:
         status = getattr(exc, "status", None)
@@ -358,11 +363,31 @@ class TwilioSender:
         return _by_status("Twilio", status, detail, _retry_after(self._http.retry_after))
 
 
+_SKEW = timedelta(seconds=60)
+"""How far the provider's clock and ours may disagree."""
+
+
 def _whatsapp(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
 
 
 # ---- shared classification ---------------------------------------------------------------------
+
+
+def masked(address: str) -> str:
+    """An email address or number as logs may show it: enough to tell two apart, no more."""
+    if "@" in address:
+        local, _, domain = address.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+    return f"***{address[-3:]}" if len(address) > 3 else "***"
+
+
+def redacted(text: str, *addresses: str) -> str:
+    """`text` (a provider's error, say) with each of `addresses` masked."""
+    for address in addresses:
+        if address:
+            text = text.replace(address, masked(address))
+    return text
 
 
 def _by_status(provider: str, status: int, detail: str, retry_after: float | None) -> DeliveryError:
@@ -384,8 +409,29 @@ def _by_status(provider: str, status: int, detail: str, retry_after: float | Non
 def _unreachable(provider: str, exc: BaseException) -> DeliveryError:
     reason = str(getattr(exc, "reason", None) or exc)
     return DeliveryError(
-        f"{provider} could not be reached: {type(exc).__name__}: {reason[:300]}", retryable=True
+        f"{provider} could not be reached: {type(exc).__name__}: {reason[:300]}",
+        retryable=True,
+        ambiguous=not _never_connected(exc),
     )
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the request surely never reached the provider (refused, unresolvable, or timed
+    out while connecting); anything else may have been sent before it failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError | socket.gaierror):
+            return True
+        if type(seen).__name__ == "ConnectTimeout":
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, ConnectionRefusedError | socket.gaierror):
+            return True
+        inner = seen.__cause__ or seen.__context__
+        if inner is None and seen.args and isinstance(seen.args[0], BaseException):
+            inner = seen.args[0]
+        seen = inner if inner is not seen else None
+    return "Connection refused" in str(exc) or "Failed to establish a new connection" in str(exc)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -424,7 +470,6 @@ def build_senders(settings: Settings) -> dict[Channel, Sender]:
             settings.email_reply_to or None,
             base_url=settings.sendgrid_base_url or None,
             timeout=settings.provider_timeout_s,
-            rate_limit=RateLimit(settings.sendgrid_rate_per_s),
         )
 
     twilio = _twilio_sender(settings)
@@ -471,7 +516,6 @@ def _twilio_sender(settings: Settings) -> TwilioSender | None:
         given["DUNWELL_TWILIO_WHATSAPP_FROM"],
         base_url=settings.twilio_base_url or None,
         timeout=settings.provider_timeout_s,
-        rate_limit=RateLimit(settings.twilio_rate_per_s),
         status_callback=(
             f"{settings.public_url.rstrip('/')}/v1/webhooks/twilio/status"
             if settings.public_url

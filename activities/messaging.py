@@ -1,29 +1,45 @@
 """Delivering a message: render the template, claim the message key, send, record what happened.
 
-The key (journey, step, channel) is stored under a unique constraint before any provider is
-called, so a retried activity or a restarted worker never sends the same message twice. The one
-window left: a worker that dies after the provider accepted a message but before we marked it
-sent. On retry the claim is found still `claimed`, and the message is sent again; neither SendGrid
-nor Twilio offers an idempotency key that would close this window, nor a way to ask whether a
-message arrived. It is as narrow as one provider call (the mark follows the provider's answer at
-once), and when it happens the resend is logged and its timeline entry says the debtor may have
-the message twice.
+Each message (journey, step, channel) is claimed under a unique key before any provider is called,
+and the claim is a lease: the attempt holding it renews it while it sends, from the same thread
+that heartbeats to Temporal. So:
+
+- A retry that finds another attempt's lease still live waits (a retryable `SendInProgress`)
+  instead of sending: a slow provider call is never doubled by Temporal's next attempt.
+- An attempt sends one channel and gives itself `SEND_DEADLINE`, well inside the activity's
+  start-to-close timeout, so Temporal never starts another attempt while this one may still be
+  talking to the provider.
+- "Mark sent" is retried here before the attempt gives up: the provider has the message, and only
+  our record of it is missing.
+- An attempt that died after claiming (a killed worker) leaves a lease that runs out. The next
+  attempt takes the message over and first asks the provider whether the message reached it
+  (Twilio's message list). Where the provider cannot tell (SendGrid's mail send keeps no list to
+  ask), it sends again, logs it, and the timeline says the debtor may have it twice.
+
+Rate limits are not kept here: each provider has its own task queue whose workers carry
+Temporal's `max_task_queue_activities_per_second` (see `worker.py`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import DeliveryError, Sender
+from activities.channels import CannotTell, DeliveryError, Sender, SendReceipt, redacted
 from activities.journal import database_error
-from activities.rendering import MessageContext, TemplateNotFound, render
-from db.store import Store
+from activities.rendering import MessageContext, RenderedMessage, TemplateNotFound, render
+from db.store import Claim, Receipt, Store
 from workflows.common import DELIVER_ACTIVITY
+from workflows.delivery import PROVIDERS
 from workflows.models import (
     ChannelOutcome,
     MessageRequest,
@@ -33,46 +49,68 @@ from workflows.models import (
 )
 from workflows.policy import Channel
 
+SEND_DEADLINE = 90.0
+"""Seconds an attempt may spend, inside `workflows.delivery.ATTEMPT_TIMEOUT` (120 s)."""
+LEASE = timedelta(seconds=15)
+"""How long a claim outlives its holder's last renewal."""
+BEAT_EVERY = 3.0
+"""Seconds between heartbeats (and lease renewals) while an attempt runs."""
+MISCONFIGURED_RETRY = timedelta(minutes=1)
+"""How often a message waiting on a misconfigured provider tries again."""
+
 _DONE = ("sent", "outbox")
 _MAYBE_TWICE = "sent again after a worker stopped mid-send: the debtor may have received it twice"
+_FOUND = "an earlier attempt had sent it (the provider's list shows it): not sent again"
 log = logging.getLogger("dunwell.messaging")
+T = TypeVar("T")
 
 
 class MessagingActivities:
-    def __init__(self, senders: dict[Channel, Sender], store: Store) -> None:
+    def __init__(
+        self, senders: dict[Channel, Sender], store: Store, provider_timeout: float = 45
+    ) -> None:
         self._senders = senders
         self._store = store
+        self._provider_timeout = provider_timeout
+        # Sent, but our mark did not land (the database was down): the next attempt in this
+        # process marks it without asking the provider or sending again.
+        self._unmarked: dict[str, tuple[SendReceipt, RenderedMessage]] = {}
+        self._misconfigured: set[str] = set()
+        self._states_checked = 0.0
+        self._lock = threading.Lock()
 
     @activity.defn(name=DELIVER_ACTIVITY)
     def deliver_message(self, request: MessageRequest) -> MessageResult:
         """Send one message on the request's channels, in order, each at most once."""
-        try:
-            return self._deliver(request)
-        except SQLAlchemyError as exc:
-            raise database_error(exc) from exc
+        started = time.monotonic()
+        with _Heartbeat(self._store) as beat:
+            try:
+                return self._deliver(request, beat, started)
+            except SQLAlchemyError as exc:
+                raise database_error(exc) from exc
 
-    def _deliver(self, request: MessageRequest) -> MessageResult:
+    def _deliver(self, request: MessageRequest, beat: _Heartbeat, started: float) -> MessageResult:
         result = MessageResult()
         for channel in request.channels:
-            outcome = self._deliver_on(request, channel)
+            outcome = self._deliver_on(request, channel, beat, started)
             result.outcomes.append(outcome)
             if outcome.status in _DONE and not request.all_channels:
                 break
         return result
 
-    def _deliver_on(self, request: MessageRequest, channel: Channel) -> ChannelOutcome:
+    def _deliver_on(
+        self, request: MessageRequest, channel: Channel, beat: _Heartbeat, started: float
+    ) -> ChannelOutcome:
         customer = request.invoice.customer
         to = customer.email if channel == Channel.email else customer.phone
+        key = f"{request.key_prefix}:{channel.value}"
         if not to or channel in request.unreachable:
             return ChannelOutcome(channel=channel, status="skipped", reason="no usable contact")
         if self._store.opted_out(to, channel.value):
             # Kept centrally (an SMS STOP, a spam report): true for every journey of this debtor.
             reason = f"the debtor opted out of {channel.value} at {to}"
-            self._record(
-                request, f"{request.key_prefix}:{channel.value}", channel, "failed", reason
-            )
+            self._record(request, key, channel, "failed", reason)
             return ChannelOutcome(channel=channel, status="failed", reason=reason, permanent=True)
-        key = f"{request.key_prefix}:{channel.value}"
         try:
             message = render(
                 request.template, request.tone, customer.locale, channel, _context(request)
@@ -80,48 +118,160 @@ class MessagingActivities:
         except TemplateNotFound as exc:
             raise ApplicationError(str(exc), type="TemplateNotFound") from exc
 
-        row, claimed_now = self._store.claim_message(
-            key,
-            request.invoice.invoice_id,
-            channel.value,
-            request.template,
-            request.tone.value,
-            customer.locale,
-            to,
-        )
-        resent = not claimed_now and row.status == "claimed"
-        if resent:
-            # The one window left: an attempt died after claiming. Did the provider get it before
-            # the worker died? Neither SendGrid nor Twilio can say, so it goes again, and the
-            # timeline says the debtor may have it twice.
-            log.warning("sending %s again: an earlier attempt died before marking it sent", key)
-        if not claimed_now and row.status in (*_DONE, "failed"):
-            # Done by an earlier attempt: make sure it is on the timeline, send nothing.
-            self._record(request, key, channel, row.status, row.error or "")
-            return ChannelOutcome(
-                channel=channel, status=row.status, reason=row.error or "", permanent=False
+        holder = _holder()
+        # From the claim to the mark, a cancellation must not cut in: it would leave a message
+        # the provider accepted looking unsent.
+        with activity.shield_thread_cancel_exception():
+            claim = self._store.claim_message(
+                key,
+                request.invoice.invoice_id,
+                channel.value,
+                request.template,
+                request.tone.value,
+                customer.locale,
+                to,
+                holder=holder,
+                lease=LEASE,
             )
-        try:
-            receipt = self._senders[channel].send(channel, to, message, key)
-        except DeliveryError as exc:
-            if exc.retryable or not exc.recipient_problem:
-                delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-                kind = "ProviderUnavailable" if exc.retryable else "ProviderMisconfigured"
-                raise ApplicationError(exc.reason, type=kind, next_retry_delay=delay) from exc
-            self._store.finish_message(
-                key, "failed", _provider(channel), None, message.subject, message.text, exc.reason
-            )
-            self._record(request, key, channel, "failed", exc.reason)
-            return ChannelOutcome(
-                channel=channel, status="failed", reason=exc.reason, permanent=True
-            )
+            if claim.state == "done":
+                row = claim.message
+                self._record(request, key, channel, row.status, row.error or "")
+                return ChannelOutcome(
+                    channel=channel, status=row.status, reason=row.error or "", permanent=False
+                )
+            if claim.state == "busy":
+                raise ApplicationError(
+                    f"message {key} is being sent by another attempt ({claim.message.claimed_by}, "
+                    f"claimed at {claim.message.claimed_at:%H:%M:%S}); waiting for it to finish",
+                    type="SendInProgress",
+                    next_retry_delay=LEASE,
+                )
+            beat.hold(key, holder)
+            return self._send(request, channel, to, key, message, claim, started)
+
+    def _send(
+        self,
+        request: MessageRequest,
+        channel: Channel,
+        to: str,
+        key: str,
+        message: RenderedMessage,
+        claim: Claim,
+        started: float,
+    ) -> ChannelOutcome:
+        sender = self._senders[channel]
+        note = ""
+        receipt: SendReceipt | None = None
+        with self._lock:
+            unmarked = self._unmarked.pop(key, None)
+        if unmarked is not None:
+            receipt, message = unmarked
+        elif claim.state == "taken_over":
+            assert claim.previous_at is not None
+            try:
+                receipt = sender.find_sent(channel, to, message, claim.previous_at)
+            except CannotTell as exc:
+                log.warning("sending %s again: an earlier attempt died mid-send (%s)", key, exc)
+                note = _MAYBE_TWICE
+            except DeliveryError as exc:
+                raise self._provider_error(exc, key, channel, request) from exc
+            if receipt is not None:
+                log.info("%s: an earlier attempt had sent it (%s)", key, receipt.message_id)
+                note = _FOUND
+        if receipt is None:
+            if time.monotonic() - started > SEND_DEADLINE - self._provider_timeout:
+                raise ApplicationError(
+                    f"message {key}: too little time left in this attempt to send safely",
+                    type="SendDeadline",
+                )
+            try:
+                receipt = sender.send(channel, to, message, key)
+            except DeliveryError as exc:
+                if exc.retryable or not exc.recipient_problem:
+                    raise self._provider_error(exc, key, channel, request) from exc
+                self._mark(key, "failed", _provider(channel), None, message, started, exc.reason)
+                self._record(request, key, channel, "failed", exc.reason)
+                return ChannelOutcome(
+                    channel=channel, status="failed", reason=exc.reason, permanent=True
+                )
         status = "sent" if receipt.delivered else "outbox"
-        self._store.finish_message(
-            key, status, receipt.provider, receipt.message_id, message.subject, message.text
-        )
-        note = _MAYBE_TWICE if resent else ""
+        try:
+            early = self._mark(key, status, receipt.provider, receipt.message_id, message, started)
+        except SQLAlchemyError:
+            with self._lock:
+                self._unmarked[key] = (receipt, message)
+            raise
+        if receipt.delivered:
+            self._provider_works(channel)
         self._record(request, key, channel, status, "", note)
+        bounced = [r for r in early if r.bounce]
+        if bounced:
+            # Its undelivered receipt came before our mark: the journey tries another channel.
+            return ChannelOutcome(
+                channel=channel, status="failed", reason=bounced[0].reason, permanent=True
+            )
         return ChannelOutcome(channel=channel, status=status)
+
+    def _mark(
+        self,
+        key: str,
+        status: str,
+        provider: str,
+        message_id: str | None,
+        message: RenderedMessage,
+        started: float,
+        error: str | None = None,
+    ) -> list[Receipt]:
+        def mark() -> list[Receipt]:
+            return self._store.finish_message(
+                key, status, provider, message_id, message.subject, message.text, error
+            )
+
+        return _retrying(mark, until=started + SEND_DEADLINE)
+
+    def _provider_error(
+        self, exc: DeliveryError, key: str, channel: Channel, request: MessageRequest
+    ) -> ApplicationError:
+        """A provider that did not take the message: retry later, louder if it is our fault."""
+        provider = _provider(channel)
+        # The message goes to Temporal and the worker's log: no debtor's address in it.
+        customer = request.invoice.customer
+        reason = redacted(exc.reason, customer.email or "", customer.phone or "")
+        if not exc.ambiguous:
+            # It certainly did not take the message: the next attempt may send at once.
+            self._store.release_claim(key, _holder())
+        if exc.retryable:
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            return ApplicationError(reason, type="ProviderUnavailable", next_retry_delay=delay)
+        # Our own configuration (a revoked key, an unverified sender): tell an admin, once, and
+        # keep the message waiting until it is fixed.
+        invoice = request.invoice
+        if self._store.provider_misconfigured(
+            provider, reason, invoice.invoice_id, invoice.customer.id
+        ):
+            log.error("%s is misconfigured: %s", provider, reason)
+        with self._lock:
+            self._misconfigured.add(provider)
+        return ApplicationError(
+            reason, type="ProviderMisconfigured", next_retry_delay=MISCONFIGURED_RETRY
+        )
+
+    def _provider_works(self, channel: Channel) -> None:
+        """A send went through: if the provider was known to be misconfigured, it is fixed."""
+        provider = _provider(channel)
+        with self._lock:
+            known_bad = provider in self._misconfigured
+            self._misconfigured.discard(provider)
+            # Another worker may have found it misconfigured: look at the shared state now and
+            # then (not on every send).
+            look = time.monotonic() - self._states_checked > 10
+            if look:
+                self._states_checked = time.monotonic()
+        if look and not known_bad:
+            states = {s.provider: s.state for s in self._store.provider_states()}
+            known_bad = states.get(provider) == "misconfigured"
+        if known_bad:
+            self._store.provider_ok(provider)
 
     def _record(
         self,
@@ -149,8 +299,65 @@ class MessagingActivities:
         self._store.record(RecordRequest(snapshot=request.snapshot, events=[event]))
 
 
+class _Heartbeat:
+    """Heartbeats to Temporal, and renews the message's lease, from a thread while we send."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._held: tuple[str, str] | None = None
+        self._stop = threading.Event()
+        self._context = contextvars.copy_context()
+        self._thread = threading.Thread(target=self._context.run, args=(self._run,), daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=BEAT_EVERY + 1)
+
+    def hold(self, key: str, holder: str) -> None:
+        self._held = (key, holder)
+
+    def _run(self) -> None:
+        while not self._stop.wait(BEAT_EVERY):
+            try:
+                activity.heartbeat()
+            except RuntimeError:
+                pass  # not running under Temporal (a direct call in a test)
+            if self._held is not None:
+                try:
+                    self._store.renew_claim(*self._held, LEASE)
+                except SQLAlchemyError as exc:
+                    log.warning("could not renew the claim on %s: %s", self._held[0], exc)
+
+
+def _holder() -> str:
+    """This attempt: workflow run, activity and attempt number."""
+    try:
+        info = activity.info()
+    except RuntimeError:
+        return f"direct:{threading.get_ident()}"
+    return f"{info.workflow_run_id}:{info.activity_id}:{info.attempt}"
+
+
+def _retrying(call: Callable[[], T], until: float) -> T:
+    """`call()`, retried on database errors with backoff until the monotonic time `until`."""
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except SQLAlchemyError as exc:
+            if time.monotonic() + delay > until:
+                raise
+            log.warning("retrying a database write in %.1f s: %s", delay, type(exc).__name__)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def _provider(channel: Channel) -> str:
-    return "sendgrid" if channel == Channel.email else "twilio"
+    return PROVIDERS[channel]
 
 
 def _context(request: MessageRequest) -> MessageContext:

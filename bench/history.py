@@ -1,6 +1,6 @@
 """History size of whole journeys, in Temporal's time-skipping test server: 60 days in seconds.
 
-The worker is the real one (`worker.build_worker`: real activities, outbox senders, SQLite).
+The worker is the real one (`worker.build_workers`: real activities, outbox senders, SQLite).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from db.store import Store
 from encryption import Keyring, new_key
 from settings import Settings
 from temporal_client import data_converter
-from worker import build_worker
+from worker import build_workers, running
 from workflows.common import SEARCH_ATTRIBUTES
 from workflows.journey import (
     InvoiceJourney,
@@ -177,8 +177,10 @@ async def measure_histories(store: Store, settings: Settings) -> tuple[History, 
         )
         task_queue = f"bench-history-{uuid.uuid4().hex[:8]}"
         with ThreadPoolExecutor(8, thread_name_prefix="history-activity") as executor:
-            worker = build_worker(env.client, store, build_senders(settings), task_queue, executor)
-            async with worker:
+            workers = build_workers(
+                env.client, store, build_senders(settings), task_queue, executor, settings
+            )
+            async with running(workers):
                 standard = await _standard(env, task_queue)
                 disputed = await _with_dispute(env, task_queue)
         return standard, disputed

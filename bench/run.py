@@ -62,7 +62,7 @@ async def run(options: Options) -> None:
         loop = "uvloop" if find_spec("uvloop") else "asyncio"
         print(
             f"setup: {temporal_version().splitlines()[0]}; dev server storage: in memory "
-            f"(no --db-filename); worker {worker}: build_worker, real activities, outbox senders "
+            f"(no --db-filename); worker {worker}: build_workers, real activities, outbox senders "
             f"(no provider credentials), {ACTIVITY_THREADS} activity threads; read model: SQLite "
             f"(WAL) in a temp dir; API: `python {' '.join(system.api_command[1:])}` (uvicorn, "
             f"{http} + {loop}) in a child process on {system.api_url}, driven over real HTTP by "

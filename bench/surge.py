@@ -30,7 +30,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 import fake_providers as fake
-from activities.channels import NO_LIMIT, SendGridSender
+from activities.channels import SendGridSender
 from activities.rendering import RenderedMessage
 from bench.report import note
 from bench.system import ACTIVITY_THREADS, _spawn, _stop, stdout_to
@@ -72,7 +72,6 @@ def _sender(provider: FakeProviders) -> SendGridSender:
         fake.SENDGRID_API_KEY,
         "Billing <billing@dunwell.example>",
         base_url=provider.base_url,
-        rate_limit=NO_LIMIT,
     )
 
 

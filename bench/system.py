@@ -1,7 +1,7 @@
 """The system under measurement, all on 127.0.0.1 and started by the bench itself.
 
 - a Temporal dev server (`temporal server start-dev`, no `--db-filename`: in memory),
-- a real worker (`worker.build_worker`, the real activities, outbox senders: no provider
+- a real worker (`worker.build_workers`, the real activities, outbox senders: no provider
   credentials, so nothing is sent anywhere), by default as `python -m cli worker` in a child
   process as `dunwell dev` runs it (in this process, it would share the GIL with the load
   generator and starve the HTTP client: the start ratio drops to about half),
@@ -43,12 +43,15 @@ from devserver import temporal_binary
 from encryption import Keyring, new_key
 from settings import Settings
 from temporal_client import connect, data_converter
-from worker import build_worker
+from worker import build_workers, running
 from workflows.common import SEARCH_ATTRIBUTES
 from workflows.policy import SHIPPED_POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"integration": "bench-int-secret", "agent": "bench-agent-secret"}
+KEYS = {
+    "integration": "bench-integration-secret-0000",
+    "agent": "bench-agent-secret-000000000",
+}
 ACTIVITY_THREADS = 32
 """As `worker.run_worker` sizes its activity pool."""
 
@@ -193,7 +196,7 @@ async def running_system(
     """The whole system, stopped in reverse order (API, worker, dev server) on the way out.
 
     `worker_mode`: "process" runs `python -m cli worker` as a child, as `dunwell dev` does;
-    "inline" runs `build_worker` in this process, as the end-to-end tests do.
+    "inline" runs `build_workers` in this process, as the end-to-end tests do.
     `probe_api`: None runs `python -m cli api`; otherwise `python -m bench.api_probe`, which
     times the request phases and tries the comma-separated changes named (see `api_probe`).
     """
@@ -238,7 +241,7 @@ async def running_system(
                 "DUNWELL_DATABASE_URL": database,
                 "DUNWELL_API_HOST": "127.0.0.1",
                 "DUNWELL_API_PORT": str(port),
-                "DUNWELL_API_KEYS": settings.api_keys,
+                "DUNWELL_API_KEYS": settings.api_keys.get_secret_value(),
                 "DUNWELL_TEMPORAL_ADDRESS": target,
                 "DUNWELL_TASK_QUEUE": task_queue,
                 "DUNWELL_ENCRYPTION_KEYS": keys,
@@ -251,8 +254,8 @@ async def running_system(
                     ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity")
                 )
                 senders = build_senders(settings)  # no provider credentials: the outbox
-                worker = build_worker(env.client, store, senders, task_queue, executor)
-                await stack.enter_async_context(worker)
+                workers = build_workers(env.client, store, senders, task_queue, executor, settings)
+                await stack.enter_async_context(running(workers))
             elif worker_mode == "process":
                 note("starting the worker: -m cli worker")
                 worker_process = await _spawn(

@@ -204,6 +204,40 @@ class MessageRow(Base):
     delivery_status: Mapped[str | None] = mapped_column(sa.String(16))
     """What the provider reported later: delivered, opened, bounced, dropped, spam_report..."""
     delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    """The delivery attempt holding the claim (`run:activity:attempt`)."""
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When that attempt took the claim."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The claim's holder renews this while it sends; past it, another attempt may take over."""
+
+
+class EarlyReceiptRow(Base):
+    """A provider's receipt that came before we stored the message's provider id (a Twilio
+    status callback racing our own 'mark sent'): applied when the id is stored."""
+
+    __tablename__ = "early_receipts"
+
+    event_key: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.String(300))
+    bounce: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    """The number cannot get texts: the journey must hear of it (`message_bounced`)."""
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProviderStateRow(Base):
+    """What the workers last learned of a provider's configuration (`/readyz` reports it)."""
+
+    __tablename__ = "provider_states"
+
+    provider: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    """`ok` or `misconfigured`."""
+    detail: Mapped[str] = mapped_column(sa.Text)
+    since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WebhookEventRow(Base):

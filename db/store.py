@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
     MESSAGE_STATUSES,
+    EarlyReceiptRow,
     InvoiceRow,
     MessageRow,
     OptOutRow,
     PolicyRow,
+    ProviderStateRow,
     TaskRow,
     TimelineEventRow,
     UTCDateTime,
@@ -45,6 +47,8 @@ from workflows.models import (
 from workflows.policy import Policy
 
 MessageStatus = Literal["claimed", "sent", "outbox", "failed"]
+RELEASED = "released"
+"""`claimed_by` of a message whose last attempt knew the provider did not take it."""
 TaskStatus = Literal["open", "done"]
 
 
@@ -90,6 +94,50 @@ class MessageView(BaseModel):
     sent_at: datetime | None
     delivery_status: str | None = None
     delivery_at: datetime | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    lease_until: datetime | None = None
+
+
+class Claim(BaseModel):
+    """What `claim_message` found.
+
+    - `new`: this attempt claimed the message now; send it.
+    - `done`: an earlier attempt finished it (sent, outbox or failed); send nothing.
+    - `busy`: another attempt holds a live lease and may be sending right now; wait.
+    - `taken_over`: an earlier attempt claimed it and died (its lease ran out) without saying
+      what the provider answered; `previous_at` is when it claimed.
+    """
+
+    message: MessageView
+    state: Literal["new", "done", "busy", "taken_over"]
+    previous_at: datetime | None = None
+
+
+class Receipt(BaseModel):
+    """A provider's report on one message, as applied."""
+
+    event_key: str
+    status: str
+    reason: str = ""
+    bounce: bool = False
+
+
+class OptOut(NamedTuple):
+    """An address that may (not) be used on a channel any more, and who said so."""
+
+    address: str
+    channel: str
+    actor: str
+    reason: str
+
+
+class ProviderState(BaseModel):
+    provider: str
+    state: Literal["ok", "misconfigured"]
+    detail: str
+    since: datetime
+    checked_at: datetime
 
 
 class TaskView(BaseModel):
@@ -253,6 +301,17 @@ class Store:
             rows = session.scalars(query.limit(limit).offset(offset))
             return [_invoice_view(row) for row in rows]
 
+    def invoice_with_payment(self, invoice_id: str, reference: str) -> InvoiceView | None:
+        """The invoice, once its journey has recorded the payment `reference`; else None."""
+        query = sa.select(TimelineEventRow.detail).where(
+            TimelineEventRow.invoice_id == invoice_id, TimelineEventRow.kind == "payment"
+        )
+        with self._sessions() as session:
+            if not any(d.get("reference") == reference for d in session.scalars(query)):
+                return None
+            row = session.get(InvoiceRow, invoice_id)
+            return None if row is None else _invoice_view(row)
+
     def timeline(self, invoice_id: str) -> list[TimelineEvent]:
         """The invoice's journey, oldest first."""
         query = (
@@ -375,12 +434,16 @@ class Store:
         tone: str,
         locale: str,
         recipient: str,
-    ) -> tuple[MessageView, bool]:
-        """Claim the message `key` before calling a provider: (row, whether this call claimed it).
+        holder: str = "",
+        lease: timedelta = timedelta(seconds=15),
+    ) -> Claim:
+        """Claim the message `key` for the attempt `holder` before calling a provider.
 
-        When the key was claimed before, the earlier row comes back unchanged, to say what became of
-        that attempt.
+        The claim is a lease: its holder renews it (`renew_claim`) while it sends. Another attempt
+        takes the message over only once the lease has run out, in one conditional UPDATE, so two
+        attempts never both believe they hold it.
         """
+        now = self._clock()
         values = {
             "key": key,
             "invoice_id": invoice_id,
@@ -390,11 +453,66 @@ class Store:
             "locale": locale,
             "recipient": recipient,
             "status": "claimed",
-            "created_at": self._clock(),
+            "created_at": now,
+            "claimed_by": holder,
+            "claimed_at": now,
+            "lease_until": now + lease,
         }
         with self._sessions.begin() as session:
-            claimed_now = _insert_ignore(session, MessageRow, values, "key")
-            return _message_view(session.get_one(MessageRow, key)), claimed_now
+            if _insert_ignore(session, MessageRow, values, "key"):
+                return Claim(message=_fresh_message(session, key), state="new")
+            before = _fresh_message(session, key)
+            if before.status != "claimed":
+                return Claim(message=before, state="done")
+            taken = session.execute(
+                sa.update(MessageRow)
+                .where(
+                    MessageRow.key == key,
+                    MessageRow.status == "claimed",
+                    sa.or_(MessageRow.lease_until.is_(None), MessageRow.lease_until < now),
+                )
+                .values(claimed_by=holder, claimed_at=now, lease_until=now + lease)
+                .returning(MessageRow.key)
+                .execution_options(synchronize_session=False)
+            ).first()
+            after = _fresh_message(session, key)
+            if taken is None:
+                return Claim(message=after, state="done" if after.status != "claimed" else "busy")
+            if before.claimed_by == RELEASED:
+                return Claim(message=after, state="new")  # the provider surely did not take it
+            return Claim(message=after, state="taken_over", previous_at=before.claimed_at)
+
+    def release_claim(self, key: str, holder: str) -> None:
+        """`holder` is sure the provider did not take the message: the next attempt may send at
+        once, as a first send."""
+        with self._sessions.begin() as session:
+            session.execute(
+                sa.update(MessageRow)
+                .where(
+                    MessageRow.key == key,
+                    MessageRow.status == "claimed",
+                    MessageRow.claimed_by == holder,
+                )
+                .values(claimed_by=RELEASED, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def renew_claim(self, key: str, holder: str, lease: timedelta) -> bool:
+        """Extend `holder`'s lease on `key`; False when it no longer holds a live claim."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            renewed = session.execute(
+                sa.update(MessageRow)
+                .where(
+                    MessageRow.key == key,
+                    MessageRow.status == "claimed",
+                    MessageRow.claimed_by == holder,
+                )
+                .values(lease_until=now + lease)
+                .returning(MessageRow.key)
+                .execution_options(synchronize_session=False)
+            ).first()
+            return renewed is not None
 
     def finish_message(
         self,
@@ -405,8 +523,11 @@ class Store:
         subject: str | None,
         body: str | None,
         error: str | None = None,
-    ) -> None:
-        """Record what the provider answered for a claimed message."""
+    ) -> list[Receipt]:
+        """Record what the provider answered for a claimed message.
+
+        Returns the receipts that arrived before the provider's id was stored (applied now).
+        """
         if status not in MESSAGE_STATUSES or status == "claimed":
             raise ValueError(f"a message finishes as sent, outbox or failed, not {status!r}")
         values: dict[str, Any] = {
@@ -432,6 +553,7 @@ class Store:
             )
             if updated.first() is None:
                 raise LookupError(f"message {key!r} was never claimed")
+        return self.apply_early_receipts(provider_message_id) if provider_message_id else []
 
     def get_message(self, key: str) -> MessageView | None:
         with self._sessions() as session:
@@ -446,25 +568,121 @@ class Store:
 
     # ---- what providers tell us afterwards (webhooks) ------------------------------------------
 
-    def first_time(self, event_key: str) -> bool:
-        """Remember a provider's event; False when it was handled before (a redelivery)."""
-        with self._sessions.begin() as session:
-            values = {"event_key": event_key, "received_at": self._clock()}
-            return _insert_ignore(session, WebhookEventRow, values, "event_key")
+    def handled(self, event_key: str) -> bool:
+        """Whether a provider's event was handled before (its redelivery changes nothing)."""
+        with self._sessions() as session:
+            return session.get(WebhookEventRow, event_key) is not None
 
-    def record_delivery(
-        self, message: MessageView, status: str, at: datetime, event: TimelineEvent
-    ) -> None:
-        """A provider's receipt: the message's delivery status, and the event on the timeline.
-
-        Receipts can arrive out of order: the status only moves forward (a late `sent` never
-        replaces `delivered`), and a bounce or a drop is final.
-        """
+    def apply_receipt(
+        self,
+        event_key: str,
+        message_key: str,
+        status: str,
+        reason: str = "",
+        opt_out: OptOut | None = None,
+    ) -> bool:
+        """A provider's receipt, handled once: the event remembered, the message's delivery status
+        moved forward, the receipt on the timeline and any opt-out it carries (a spam report), in
+        one transaction. False: seen before."""
         with self._sessions.begin() as session:
-            row = session.get_one(MessageRow, message.key)
-            if _delivery_rank(status) >= _delivery_rank(row.delivery_status):
-                row.delivery_status, row.delivery_at = status, at
-            self._add_event(session, message.invoice_id, event)
+            applied = self._apply_receipt(session, event_key, message_key, status, reason)
+            if applied and opt_out is not None:
+                self._opt_out(session, opt_out)
+            return applied
+
+    def apply_opt_change(self, event_key: str, change: OptOut, out: bool) -> bool:
+        """A debtor's STOP (`out`) or START, handled once with the event in one transaction."""
+        with self._sessions.begin() as session:
+            seen = {"event_key": event_key, "received_at": self._clock()}
+            if not _insert_ignore(session, WebhookEventRow, seen, "event_key"):
+                return False
+            if out:
+                self._opt_out(session, change)
+            else:
+                self._opt_in(session, change.address, change.channel)
+            return True
+
+    def _apply_receipt(
+        self, session: Session, event_key: str, message_key: str, status: str, reason: str
+    ) -> bool:
+        now = self._clock()
+        seen = {"event_key": event_key, "received_at": now}
+        if not _insert_ignore(session, WebhookEventRow, seen, "event_key"):
+            return False
+        # Receipts arrive out of order and can race each other: one conditional UPDATE, so the
+        # status only moves forward (a late `sent` never replaces `delivered`; bounces are final).
+        rank = sa.case(_DELIVERY_RANKS, value=MessageRow.delivery_status, else_=0)
+        session.execute(
+            sa.update(MessageRow)
+            .where(
+                MessageRow.key == message_key,
+                sa.or_(MessageRow.delivery_status.is_(None), rank <= _delivery_rank(status)),
+            )
+            .values(delivery_status=status, delivery_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        message = _fresh_message(session, message_key)
+        detail: dict[str, Any] = {
+            "channel": message.channel,
+            "status": status,
+            "template": message.template,
+        }
+        if reason:
+            detail["reason"] = reason
+        # When we learned it: SendGrid's own timestamps have whole seconds and would sort a
+        # receipt before the send it reports on.
+        event = TimelineEvent(
+            key=event_key, at=now, kind="delivery", actor="provider", detail=detail
+        )
+        self._add_event(session, message.invoice_id, event)
+        return True
+
+    def hold_receipt(
+        self, event_key: str, provider_message_id: str, status: str, reason: str, bounce: bool
+    ) -> list[Receipt]:
+        """Keep a receipt whose provider id we have not stored yet (the callback beat our own
+        'mark sent'); `finish_message` applies it. Applied at once if the id came meanwhile."""
+        values = {
+            "event_key": event_key,
+            "provider_message_id": provider_message_id,
+            "status": status,
+            "reason": reason[:300],
+            "bounce": bounce,
+            "received_at": self._clock(),
+        }
+        with self._sessions.begin() as session:
+            _insert_ignore(session, EarlyReceiptRow, values, "event_key")
+        # Checked after the insert is committed, as `finish_message` checks after its own commit:
+        # whichever of the two comes second sees the other.
+        return self.apply_early_receipts(provider_message_id)
+
+    def apply_early_receipts(self, provider_message_id: str) -> list[Receipt]:
+        """Apply the receipts held for `provider_message_id`, once (the held rows are deleted)."""
+        with self._sessions.begin() as session:
+            message = session.scalars(
+                sa.select(MessageRow.key).where(
+                    MessageRow.provider_message_id == provider_message_id
+                )
+            ).first()
+            if message is None:
+                return []
+            held = session.execute(
+                sa.delete(EarlyReceiptRow)
+                .where(EarlyReceiptRow.provider_message_id == provider_message_id)
+                .returning(
+                    EarlyReceiptRow.event_key,
+                    EarlyReceiptRow.status,
+                    EarlyReceiptRow.reason,
+                    EarlyReceiptRow.bounce,
+                )
+            ).all()
+            applied = []
+            for key, status, reason, bounce in sorted(held, key=lambda r: _delivery_rank(r[1])):
+                if self._apply_receipt(session, key, message, status, reason):
+                    applied.append(
+                        Receipt(event_key=key, status=status, reason=reason, bounce=bounce)
+                    )
+            return applied
 
     def add_event(self, invoice_id: str, event: TimelineEvent) -> None:
         with self._sessions.begin() as session:
@@ -488,24 +706,27 @@ class Store:
     def opt_out(self, address: str, channel: str, actor: str, reason: str) -> bool:
         """No journey may use `address` on `channel` any more; False if it already was so."""
         with self._sessions.begin() as session:
-            values = {
-                "opt_key": f"{channel}:{address}",
-                "address": address,
-                "channel": channel,
-                "actor": actor,
-                "reason": reason,
-                "created_at": self._clock(),
-            }
-            return _insert_ignore(session, OptOutRow, values, "opt_key")
+            return self._opt_out(session, OptOut(address, channel, actor, reason))
+
+    def _opt_out(self, session: Session, change: OptOut) -> bool:
+        values = {
+            "opt_key": f"{change.channel}:{change.address}",
+            **change._asdict(),
+            "created_at": self._clock(),
+        }
+        return _insert_ignore(session, OptOutRow, values, "opt_key")
 
     def opt_in(self, address: str, channel: str) -> bool:
         """The debtor asked for `channel` again (SMS START); False if there was no opt-out."""
         with self._sessions.begin() as session:
-            row = session.get(OptOutRow, f"{channel}:{address}")
-            if row is None:
-                return False
-            session.delete(row)
-            return True
+            return self._opt_in(session, address, channel)
+
+    def _opt_in(self, session: Session, address: str, channel: str) -> bool:
+        row = session.get(OptOutRow, f"{channel}:{address}")
+        if row is None:
+            return False
+        session.delete(row)
+        return True
 
     def opted_out(self, address: str, channel: str) -> bool:
         with self._sessions() as session:
@@ -533,6 +754,79 @@ class Store:
         query = query.order_by(MessageRow.created_at.desc(), MessageRow.key.desc()).limit(limit)
         with self._sessions() as session:
             return [_message_view(row) for row in session.scalars(query)]
+
+    # ---- providers -----------------------------------------------------------------------------
+
+    def provider_misconfigured(
+        self, provider: str, detail: str, invoice_id: str, customer_id: str
+    ) -> bool:
+        """A provider refused our credentials or sender: remember it and ask an admin, once.
+
+        True when this call found it (the state moved from ok, or was unknown, to misconfigured).
+        """
+        now = self._clock()
+        with self._sessions.begin() as session:
+            row = session.get(ProviderStateRow, provider, with_for_update=True)
+            if row is not None and row.state == "misconfigured":
+                row.checked_at, row.detail = now, detail
+                return False
+            if row is None:
+                row = ProviderStateRow(provider=provider)
+                session.add(row)
+            row.state, row.detail, row.since, row.checked_at = "misconfigured", detail, now, now
+            task = {
+                "id": uuid.uuid4().hex,
+                "task_key": f"provider_misconfigured:{provider}:{now.isoformat()}",
+                "invoice_id": invoice_id,
+                "customer_id": customer_id,
+                "kind": "provider_misconfigured",
+                "title": f"{provider} refuses our messages: {detail}"[:500],
+                "detail": {"provider": provider, "error": detail, "first_invoice": invoice_id},
+                "status": "open",
+                "created_at": now,
+            }
+            _insert_ignore(session, TaskRow, task, "task_key")
+            return True
+
+    def provider_ok(self, provider: str) -> bool:
+        """A send went through: the provider works again, and its open task is done.
+
+        True when it had been misconfigured.
+        """
+        now = self._clock()
+        with self._sessions.begin() as session:
+            row = session.get(ProviderStateRow, provider, with_for_update=True)
+            if row is not None and row.state == "ok":
+                return False
+            if row is None:
+                session.add(
+                    ProviderStateRow(
+                        provider=provider, state="ok", detail="", since=now, checked_at=now
+                    )
+                )
+                return False
+            row.state, row.detail, row.since, row.checked_at = "ok", "", now, now
+            session.execute(
+                sa.update(TaskRow)
+                .where(
+                    TaskRow.kind == "provider_misconfigured",
+                    TaskRow.status == "open",
+                    TaskRow.task_key.startswith(f"provider_misconfigured:{provider}:"),
+                )
+                .values(
+                    status="done",
+                    completed_at=now,
+                    completed_by="system",
+                    note="fixed: a message went through again",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return True
+
+    def provider_states(self) -> list[ProviderState]:
+        with self._sessions() as session:
+            rows = session.scalars(sa.select(ProviderStateRow).order_by(ProviderStateRow.provider))
+            return [ProviderState.model_validate(r, from_attributes=True) for r in rows]
 
     # ---- tasks ---------------------------------------------------------------------------------
 
@@ -588,6 +882,9 @@ def _delivery_rank(status: str | None) -> int:
     return _DELIVERY_ORDER.index(status) if status in _DELIVERY_ORDER else 0
 
 
+_DELIVERY_RANKS = {status: _delivery_rank(status) for status in _DELIVERY_ORDER + _FINAL_DELIVERY}
+
+
 def _insert_ignore(session: Session, entity: type[Any], values: dict[str, Any], key: str) -> bool:
     """Insert unless a row with the same unique `key` exists; True when a row was inserted."""
     dialect = session.get_bind().dialect.name
@@ -639,3 +936,10 @@ def _message_view(row: MessageRow) -> MessageView:
 
 def _task_view(row: TaskRow) -> TaskView:
     return TaskView.model_validate(row, from_attributes=True)
+
+
+def _fresh_message(session: Session, key: str) -> MessageView:
+    """The message as the database has it now (not as this session first loaded it)."""
+    query = sa.select(MessageRow).where(MessageRow.key == key)
+    row = session.scalars(query.execution_options(populate_existing=True)).one()
+    return _message_view(row)

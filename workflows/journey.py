@@ -20,7 +20,7 @@ from temporalio.common import (
     SearchAttributeUpdate,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import schedule
@@ -38,6 +38,11 @@ with workflow.unsafe.imports_passed_through():
         apply_contact_change,
         fits_currency,
         reachable_channels,
+    )
+    from workflows.delivery import (
+        PATCH_PER_CHANNEL,
+        deliver_on_journey_queue,
+        deliver_per_channel,
     )
     from workflows.models import (
         ActionResult,
@@ -447,8 +452,17 @@ class InvoiceJourney:
             at=workflow.now(),
         )
         summary = f"{'+'.join(c.value for c in ordered)} · {tone.value} · {template}"
-        if self._outcome is None and workflow.patched(_PATCH_WITHDRAW_SEND):
-            sent = await self._send_unless_stopped(request, summary)
+        if workflow.patched(PATCH_PER_CHANNEL):
+            stop = self._must_stop_sending if self._outcome is None else _never
+            sent = await deliver_per_channel(request, f"{tone.value} · {template}", stop)
+            if sent is None:
+                self._emit(
+                    "message_withdrawn", "system", template=template, reason=self._stage().value
+                )
+                return False
+            result = sent
+        elif self._outcome is None and workflow.patched(_PATCH_WITHDRAW_SEND):
+            sent = await deliver_on_journey_queue(request, summary, self._must_stop_sending)
             if sent is None:
                 reason = self._stage().value
                 self._emit("message_withdrawn", "system", template=template, reason=reason)
@@ -502,31 +516,6 @@ class InvoiceJourney:
                 )
         self._no_working_contact(template)
         return True
-
-    async def _send_unless_stopped(
-        self, request: MessageRequest, summary: str
-    ) -> MessageResult | None:
-        """Send; withdraw the send (None) if a dispute, pause or closing comes first.
-
-        A send still retrying (a provider outage) must not go out after the debtor disputed.
-        An attempt already in flight may still complete: its message key then shows it as sent,
-        and performing the step again later sends nothing more.
-        """
-        activity = workflow.start_activity(
-            DELIVER_ACTIVITY,
-            request,
-            result_type=MessageResult,
-            start_to_close_timeout=DELIVER_TIMEOUT,
-            retry_policy=RETRY,
-            summary=summary,
-        )
-        await workflow.wait_condition(lambda: activity.done() or self._must_stop_sending())
-        if not activity.done():
-            activity.cancel()
-        try:
-            return await activity
-        except (ActivityError, asyncio.CancelledError):
-            return None
 
     def _must_stop_sending(self) -> bool:
         return self._outcome is not None or bool(self._holds & _SHIFTING_HOLDS)
@@ -1213,3 +1202,7 @@ class InvoiceJourney:
             promises_made=self._promises_made,
             plan_number=self._plan_number if self._plan is not None else None,
         )
+
+
+def _never() -> bool:
+    return False

@@ -11,14 +11,12 @@ budget is reached), carrying its state, so no run grows past about a thousand ev
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import schedule
@@ -26,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
         ALL_CHANNELS,
         AMOUNT_OUTSTANDING,
         CUSTOMER_ID,
-        DELIVER_ACTIVITY,
-        DELIVER_TIMEOUT,
         INVOICE_ID,
         JOURNEY_STAGE,
         NEXT_ACTION_AT,
@@ -35,6 +31,11 @@ with workflow.unsafe.imports_passed_through():
         RETRY,
         apply_contact_change,
         reachable_channels,
+    )
+    from workflows.delivery import (
+        PATCH_PER_CHANNEL,
+        deliver_on_journey_queue,
+        deliver_per_channel,
     )
     from workflows.models import (
         ChannelOptedIn,
@@ -46,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         InstalmentView,
         MessageBounced,
         MessageRequest,
-        MessageResult,
         NextAction,
         PaymentReceived,
         PlanHold,
@@ -332,22 +332,20 @@ class InstalmentPlan:
             snapshot=self._snapshot(),
             at=workflow.now(),
         )
-        activity = workflow.start_activity(
-            DELIVER_ACTIVITY,
-            request,
-            result_type=MessageResult,
-            start_to_close_timeout=DELIVER_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"{channels[0].value} · {tone.value} · {template}",
-        )
         # A dispute, a pause or the plan's end withdraws a send still retrying; it stays queued.
-        await workflow.wait_condition(lambda: activity.done() or self._state.held)
-        if not activity.done():
-            activity.cancel()
-        try:
-            result = await activity
-        except (ActivityError, asyncio.CancelledError):
-            return
+        if workflow.patched(PATCH_PER_CHANNEL):
+            sent = await deliver_per_channel(
+                request, f"{tone.value} · {template}", lambda: self._state.held
+            )
+            if sent is None:
+                return
+            result = sent
+        else:
+            summary = f"{channels[0].value} · {tone.value} · {template}"
+            old = await deliver_on_journey_queue(request, summary, lambda: self._state.held)
+            if old is None:
+                return
+            result = old
         self._queued.pop(0)
         for outcome in result.outcomes:
             if outcome.permanent:

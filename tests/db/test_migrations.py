@@ -25,6 +25,8 @@ TABLES = {
     "api_keys",
     "webhook_events",
     "opt_outs",
+    "early_receipts",
+    "provider_states",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from db.store import Store
+from db.store import Claim, OptOut, Store
 from workflows.models import (
     Customer,
     InstalmentView,
@@ -313,36 +313,94 @@ def test_put_policy_bumps_the_version(store: Store) -> None:
 
 
 def claim(
-    store: Store, key: str = "invoice-INV-1:overdue_1:email", invoice_id: str = "INV-1"
-) -> Any:
+    store: Store,
+    key: str = "invoice-INV-1:overdue_1:email",
+    invoice_id: str = "INV-1",
+    holder: str = "attempt-1",
+) -> Claim:
     return store.claim_message(
-        key, invoice_id, "email", "overdue_1", "friendly", "nl", "ap@devries.example"
+        key, invoice_id, "email", "overdue_1", "friendly", "nl", "ap@devries.example", holder
     )
 
 
-def test_a_message_is_claimed_once(store: Store) -> None:
-    first, claimed_now = claim(store)
-    again, claimed_again = claim(store)
+class Clock:
+    """A clock a test moves by hand."""
 
-    assert (claimed_now, claimed_again) == (True, False)
-    assert first.status == again.status == "claimed"
-    assert sum(c for _, c in run_concurrently(8, lambda: claim(store))) == 0
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def timed(store: Store) -> tuple[Store, Clock]:
+    """The same tables, read through a clock the test moves."""
+    clock = Clock()
+    return Store(store.sessions, clock=clock), clock
+
+
+def test_a_message_is_claimed_once(store: Store) -> None:
+    first = claim(store)
+    again = claim(store, holder="attempt-2")
+
+    assert (first.state, again.state) == ("new", "busy")
+    assert first.message.status == again.message.status == "claimed"
+    assert again.message.claimed_by == "attempt-1"
+    states = run_concurrently(8, lambda: claim(store, holder="attempt-3").state)
+    assert states == ["busy"] * 8
 
 
 def test_concurrent_claims_let_one_caller_send(store: Store) -> None:
-    assert sum(claimed for _, claimed in run_concurrently(8, lambda: claim(store))) == 1
+    holders = iter(range(8))
+    states = run_concurrently(8, lambda: claim(store, holder=f"a-{next(holders)}").state)
+    assert sorted(states) == ["busy"] * 7 + ["new"]
+
+
+def test_a_dead_attempts_claim_is_taken_over_once_its_lease_runs_out(
+    timed: tuple[Store, Clock],
+) -> None:
+    store, clock = timed
+    first = claim(store, holder="dead")
+    clock.now += timedelta(seconds=10)
+    assert claim(store, holder="early").state == "busy"  # the lease (15 s) still runs
+    clock.now += timedelta(seconds=6)
+    holders = iter(range(6))
+    claims = run_concurrently(6, lambda: claim(store, holder=f"next-{next(holders)}"))
+
+    [taker] = [c for c in claims if c.state == "taken_over"]
+    assert sorted(c.state for c in claims) == ["busy"] * 5 + ["taken_over"]
+    assert taker.previous_at == first.message.claimed_at == T0
+    assert taker.message.claimed_by == taker.message.claimed_by
+    assert taker.message.claimed_at == T0 + timedelta(seconds=16)
+
+
+def test_a_renewed_lease_keeps_other_attempts_waiting(timed: tuple[Store, Clock]) -> None:
+    store, clock = timed
+    claim(store, holder="slow")
+    for _ in range(4):  # a slow provider: the holder renews while it waits
+        clock.now += timedelta(seconds=10)
+        assert store.renew_claim("invoice-INV-1:overdue_1:email", "slow", timedelta(seconds=15))
+        assert claim(store, holder="retry").state == "busy"
+    assert not store.renew_claim("invoice-INV-1:overdue_1:email", "retry", timedelta(seconds=15))
+
+
+def test_a_released_claim_is_sent_afresh(store: Store) -> None:
+    claim(store, holder="refused")  # the provider answered 503: it surely has nothing
+    store.release_claim("invoice-INV-1:overdue_1:email", "refused")
+    assert claim(store, holder="next").state == "new"
 
 
 def test_finished_message_shows_what_the_provider_said(store: Store) -> None:
     key = "invoice-INV-1:overdue_1:email"
     claim(store, key)
     store.finish_message(key, "outbox", "outbox", None, "Herinnering", "Beste klant, ...")
-    again, claimed_now = claim(store, key)
+    again = claim(store, key, holder="later")
 
     message = store.get_message(key)
     assert message is not None
-    assert claimed_now is False
-    assert again == message
+    assert again.state == "done"
+    assert again.message == message
     assert (message.status, message.subject, message.error) == ("outbox", "Herinnering", None)
     assert message.sent_at is not None and message.sent_at.tzinfo is UTC
     assert store.get_message("invoice-INV-1:overdue_2:email") is None
@@ -375,6 +433,101 @@ def test_list_messages_newest_first(store: Store) -> None:
     ]
     assert len(store.list_messages()) == 3
     assert len(store.list_messages(limit=2)) == 2
+
+
+# ---- what providers report afterwards -----------------------------------------------------------
+
+
+def sent(store: Store, key: str = "invoice-INV-1:overdue_1:sms", sid: str = "SM1") -> str:
+    start(store)
+    claim(store, key)
+    store.finish_message(key, "sent", "twilio", sid, None, "Beste klant")
+    return key
+
+
+def test_a_receipt_is_applied_once_with_its_event(store: Store) -> None:
+    key = sent(store)
+    assert store.apply_receipt("twilio:SM1:delivered", key, "delivered")
+    assert not store.apply_receipt("twilio:SM1:delivered", key, "delivered")
+
+    assert store.handled("twilio:SM1:delivered")
+    message = store.get_message(key)
+    assert message is not None and message.delivery_status == "delivered"
+    assert [e.kind for e in store.timeline("INV-1")] == ["delivery"]
+
+
+def test_a_delivery_status_never_moves_backwards_even_when_receipts_race(store: Store) -> None:
+    key = sent(store)
+    store.apply_receipt("e-delivered", key, "delivered")
+    store.apply_receipt("e-sent", key, "sent")  # late and out of order
+    message = store.get_message(key)
+    assert message is not None and message.delivery_status == "delivered"
+
+    statuses = iter(["sent", "delivered", "read", "sent", "delivered", "sent"] * 2)
+    names = iter(range(12))
+    run_concurrently(12, lambda: store.apply_receipt(f"race-{next(names)}", key, next(statuses)))
+    message = store.get_message(key)
+    assert message is not None and message.delivery_status == "read"
+    store.apply_receipt("e-undelivered", key, "undelivered")
+    store.apply_receipt("e-late-read", key, "read")
+    message = store.get_message(key)
+    assert message is not None and message.delivery_status == "undelivered"  # final
+
+
+def test_a_receipt_before_our_mark_waits_for_it(store: Store) -> None:
+    start(store)
+    key = "invoice-INV-1:overdue_1:sms"
+    claim(store, key)
+    assert store.hold_receipt("twilio:SM9:sent", "SM9", "sent", "", False) == []
+    assert store.hold_receipt("twilio:SM9:undelivered", "SM9", "undelivered", "30005", True) == []
+
+    applied = store.finish_message(key, "sent", "twilio", "SM9", None, "Beste klant")
+
+    assert [(r.status, r.bounce) for r in applied] == [("sent", False), ("undelivered", True)]
+    message = store.get_message(key)
+    assert message is not None and message.delivery_status == "undelivered"
+    assert store.apply_early_receipts("SM9") == []  # applied once
+
+
+def test_a_receipt_held_after_the_mark_is_applied_at_once(store: Store) -> None:
+    key = sent(store, sid="SM5")
+    [receipt] = store.hold_receipt("twilio:SM5:delivered", "SM5", "delivered", "", False)
+    assert receipt.status == "delivered"
+    message = store.get_message(key)
+    assert message is not None and message.delivery_status == "delivered"
+
+
+def test_a_spam_report_opts_out_in_the_same_transaction(store: Store) -> None:
+    key = sent(store)
+    change = OptOut("ap@devries.example", "email", "debtor", "spamreport")
+    assert store.apply_receipt("sendgrid:e1", key, "spam_report", opt_out=change)
+    assert store.opted_out("ap@devries.example", "email")
+    assert store.apply_opt_change(
+        "twilio-inbound:SM2", OptOut("+316", "sms", "debtor", "STOP"), True
+    )
+    assert not store.apply_opt_change(
+        "twilio-inbound:SM2", OptOut("+316", "sms", "debtor", "STOP"), False
+    )  # a replay of the same STOP, even relabelled, changes nothing
+    assert store.opted_out("+316", "sms")
+
+
+def test_a_misconfigured_provider_asks_an_admin_once_and_closes_the_task_when_fixed(
+    store: Store,
+) -> None:
+    start(store)
+    assert store.provider_misconfigured("sendgrid", "401: check the key", "INV-1", "C-17")
+    assert not store.provider_misconfigured("sendgrid", "401 again", "INV-1", "C-17")
+    [task] = store.list_tasks(kind="provider_misconfigured")
+    assert "sendgrid" in task.title and task.status == "open"
+    [state] = store.provider_states()
+    assert (state.provider, state.state) == ("sendgrid", "misconfigured")
+
+    assert store.provider_ok("sendgrid")
+    assert not store.provider_ok("sendgrid")
+    assert store.list_tasks(kind="provider_misconfigured") == []
+    done = store.get_task(task.id)
+    assert done is not None and (done.status, done.completed_by) == ("done", "system")
+    assert [s.state for s in store.provider_states()] == ["ok"]
 
 
 # ---- tasks -------------------------------------------------------------------------------------

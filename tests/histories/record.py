@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.worker import Worker
 
 from tests.conftest import _binary
-from tests.workflows.conftest import FakeActivities, Journeys
+from tests.workflows.conftest import FakeActivities, Journeys, fake_workers
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
@@ -33,9 +32,7 @@ from workflows.models import (
     PromiseToPay,
     ResolveDispute,
 )
-from workflows.plan import InstalmentPlan
 from workflows.policy import Channel
-from workflows.sandbox import workflow_runner
 
 HERE = Path(__file__).parent
 
@@ -149,13 +146,7 @@ async def main(suffix: str) -> None:
         ):
             fakes = FakeActivities()
             queue = f"record-{name}"
-            async with Worker(
-                env.client,
-                task_queue=queue,
-                workflows=[InvoiceJourney, InstalmentPlan],
-                activities=[fakes.deliver_message, fakes.record_journey],
-                workflow_runner=workflow_runner(),
-            ):
+            async with fake_workers(env.client, queue, fakes):
                 handle = await scenario(Journeys(env, queue, fakes))
                 histories = {name: await handle.fetch_history()}
                 if name == "plan_defaulted":

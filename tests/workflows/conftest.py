@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,12 +12,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from worker import running
+from workflows.delivery import provider_queue
 from workflows.journey import (
     DELIVER_ACTIVITY,
     RECORD_ACTIVITY,
@@ -78,16 +81,28 @@ class FakeActivities:
             outcomes.append(ChannelOutcome(channel=channel, status="outbox"))
             if not request.all_channels:
                 break
-        self.sent.append(
-            Sent(
-                request.at,
-                request.template,
-                request.tone.value,
-                [o.channel for o in outcomes if o.status == "outbox"],
-                request.outstanding,
-                request,
+        reached = [o.channel for o in outcomes if o.status == "outbox"]
+        # A message goes out one channel per activity: its channels are one Sent, as the debtor
+        # sees one message per step.
+        last = self.sent[-1] if self.sent else None
+        if (
+            last is not None
+            and last.request.key_prefix == request.key_prefix
+            and last.request.all_channels == request.all_channels
+            and (request.all_channels or not last.channels)
+        ):
+            last.channels.extend(c for c in reached if c not in last.channels)
+        else:
+            self.sent.append(
+                Sent(
+                    request.at,
+                    request.template,
+                    request.tone.value,
+                    reached,
+                    request.outstanding,
+                    request,
+                )
             )
-        )
         return MessageResult(outcomes=outcomes)
 
     @activity.defn(name=RECORD_ACTIVITY)
@@ -190,11 +205,29 @@ class Journeys:
             # Plans first: the test server may close a child after its parent only lazily, and a
             # plan left waiting on this test's (stopped) worker holds time skipping for the next.
             plans = [f"{handle.id}-plan-{n}" for n in range(1, 4)]
-            for running in (*plans, handle.id):
+            for open_id in (*plans, handle.id):
                 try:
-                    await self.env.client.get_workflow_handle(running).terminate("test finished")
+                    await self.env.client.get_workflow_handle(open_id).terminate("test finished")
                 except RPCError:
                     pass  # already closed, or never started
+
+
+@asynccontextmanager
+async def fake_workers(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> AsyncIterator[None]:
+    """The journey worker and the providers' delivery workers, all with the fake activities."""
+    queues = {provider_queue(task_queue, c) for c in (Channel.email, Channel.sms)}
+    delivery = [Worker(client, task_queue=q, activities=[fakes.deliver_message]) for q in queues]
+    journeys = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[InvoiceJourney, InstalmentPlan],
+        activities=[fakes.deliver_message, fakes.record_journey],
+        workflow_runner=workflow_runner(),
+    )
+    async with running([journeys, *delivery]):
+        yield
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -202,13 +235,7 @@ async def journeys(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> AsyncIterator[Journeys]:
     fakes = FakeActivities()
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[InvoiceJourney, InstalmentPlan],
-        activities=[fakes.deliver_message, fakes.record_journey],
-        workflow_runner=workflow_runner(),
-    ):
+    async with fake_workers(time_skipping_env.client, task_queue, fakes):
         journeys = Journeys(time_skipping_env, task_queue, fakes)
         try:
             yield journeys

@@ -296,7 +296,7 @@ async def test_email_bounce_falls_back_to_sms_for_the_step_and_what_follows(
     await handle.result()
     # Email is known to be unusable now: the thank-you goes straight to SMS.
     assert fakes.sent[-1].template == "thank_you"
-    assert fakes.sent[-1].request.channels == [Channel.sms, Channel.whatsapp]
+    assert fakes.sent[-1].channels == [Channel.sms]  # preferred email is gone: SMS first
     assert fakes.sent[-1].channels == [Channel.sms]
     assert fakes.tasks() == []
 
