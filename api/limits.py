@@ -14,17 +14,23 @@ class _TooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`max_bytes` for every route, except the paths given their own limit in `per_path`."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, tuple[int, str]] | None = None
+    ) -> None:
         self._app = app
-        self._max = max_bytes
+        self._default = (max_bytes, "DUNWELL_API_MAX_BODY_BYTES")
+        self._per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit, setting = self._per_path.get(scope["path"], self._default)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(limit, setting, scope, receive, send)
             return
         seen = 0
         started = False
@@ -34,8 +40,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self._max:
-                    raise _TooLarge(413, self._detail())
+                if seen > limit:
+                    raise _TooLarge(413, _detail(limit, setting))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -47,13 +53,12 @@ class BodySizeLimit:
             await self._app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await _refuse(limit, setting, scope, receive, send)
 
-    def _detail(self) -> str:
-        return (
-            f"The request body is larger than {self._max} bytes "
-            "(DUNWELL_API_MAX_BODY_BYTES); send less."
-        )
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await problem_response(413, self._detail())(scope, receive, send)
+def _detail(limit: int, setting: str) -> str:
+    return f"The request body is larger than {limit} bytes ({setting}); send less."
+
+
+async def _refuse(limit: int, setting: str, scope: Scope, receive: Receive, send: Send) -> None:
+    await problem_response(413, _detail(limit, setting))(scope, receive, send)

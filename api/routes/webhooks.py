@@ -1,8 +1,11 @@
 """What SendGrid and Twilio tell us after a send: receipts, bounces, and debtors' STOP replies.
 
 No API key here: each provider signs its requests, and a request whose signature does not verify
-gets 403 and changes nothing. Every event is handled once (SendGrid's `sg_event_id`, Twilio's
-`I-Twilio-Idempotency-Token`), however often the provider redelivers it.
+gets 403 and changes nothing. Every event is handled once, however often the provider redelivers
+it: SendGrid's `sg_event_id`; Twilio's signed `MessageSid` with `MessageStatus` (inbound:
+`MessageSid`), never the unsigned idempotency header. An event is recorded as handled in the same
+transaction as its effect, after the journey was told: when the database or Temporal fails
+part-way the answer is a 5xx, and the provider's redelivery is processed, not skipped.
 
 - Receipts go on the message (`delivery_status`) and the invoice's timeline (`delivery`) straight
   from here: they are facts the journey does not act on, and signalling each one would only grow
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,8 +37,8 @@ from activities.channels import TWILIO_RECIPIENT_CODES
 from api import journeys
 from api.deps import SettingsDep, StoreDep, TemporalClient
 from api.problems import COMMON_PROBLEMS, Problem, problem_responses
-from db.store import MessageView, Store
-from workflows.models import ChannelOptedIn, ChannelOptedOut, MessageBounced, TimelineEvent
+from db.store import MessageView, OptOut, Store
+from workflows.models import ChannelOptedIn, ChannelOptedOut, MessageBounced
 from workflows.policy import Channel
 
 log = logging.getLogger("dunwell.webhooks")
@@ -52,7 +55,6 @@ _PROBLEMS = problem_responses(
 SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 TWILIO_SIGNATURE = "X-Twilio-Signature"
-TWILIO_IDEMPOTENCY = "I-Twilio-Idempotency-Token"
 
 # SendGrid event -> delivery status; the last two also end the channel for the debtor.
 _SENDGRID_STATUS = {
@@ -138,20 +140,22 @@ async def _sendgrid_event(event: dict[str, Any], store: Store, client: Client) -
     event_id = event.get("sg_event_id")
     if status is None or not isinstance(key, str) or not event_id:
         return False
+    event_key = f"sendgrid:{event_id}"
     message = await run_in_threadpool(store.get_message, key)
-    if message is None or not await run_in_threadpool(store.first_time, f"sendgrid:{event_id}"):
+    if message is None or await run_in_threadpool(store.handled, event_key):
         return False
-    # When we learned it: SendGrid's own timestamp has whole seconds only, and would sort the
-    # receipt before the send it reports on.
-    at = datetime.now(UTC)
     reason = str(event.get("reason") or event.get("response") or "")[:300]
-    await _record(store, message, status, at, f"sendgrid:{event_id}", reason)
+    opt_out = None
+    # The journey hears first: if Temporal or the database fails, nothing is recorded as
+    # handled, the answer is a 5xx, and SendGrid's redelivery is processed (the journey ignores
+    # a signal it has had).
     if kind in ("bounce", "dropped"):
         bounce = MessageBounced(message_key=key, channel=Channel.email, reason=reason or kind)
         await _tell(client, store, message.invoice_id, "message_bounced", bounce)
     elif kind in ("spamreport", "unsubscribe"):
-        await _opt_out(store, client, message.recipient, Channel.email, [message.invoice_id], kind)
-    return True
+        await _tell_each(client, store, [message.invoice_id], OptChange(Channel.email, True))
+        opt_out = OptOut(message.recipient, Channel.email.value, "debtor", kind)
+    return await run_in_threadpool(store.apply_receipt, event_key, key, status, reason, opt_out)
 
 
 # ---- Twilio ------------------------------------------------------------------------------------
@@ -166,18 +170,26 @@ async def twilio_status(
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     if status not in _TWILIO_STATUS or not sid:
         return Response(status_code=204)
-    token = request.headers.get(TWILIO_IDEMPOTENCY) or f"{sid}:{status}"
-    message = await run_in_threadpool(store.message_by_provider_id, sid)
-    if message is None or not await run_in_threadpool(store.first_time, f"twilio:{token}"):
+    # Deduplicated on signed fields only: the idempotency token header is not signed.
+    event_key = f"twilio:{sid}:{status}"
+    if await run_in_threadpool(store.handled, event_key):
         return Response(status_code=204)
     code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
     reason = f"error {code}: {_TWILIO_UNREACHABLE.get(code, 'see Twilio')}" if code else ""
-    await _record(store, message, status, datetime.now(UTC), f"twilio:{token}", reason)
-    if status in ("undelivered", "failed") and code in _TWILIO_UNREACHABLE:
-        bounce = MessageBounced(
-            message_key=message.key, channel=Channel(message.channel), reason=reason
+    bounce = status in ("undelivered", "failed") and code in _TWILIO_UNREACHABLE
+    message = await run_in_threadpool(store.message_by_provider_id, sid)
+    if message is None:
+        # Our own "mark sent" has not stored this id yet: keep the receipt for it.
+        applied = await run_in_threadpool(
+            store.hold_receipt, event_key, sid, status, reason, bounce
         )
-        await _tell(client, store, message.invoice_id, "message_bounced", bounce)
+        message = await run_in_threadpool(store.message_by_provider_id, sid)
+        if message is not None and any(r.bounce for r in applied):
+            await _bounced(client, store, message, reason)
+        return Response(status_code=204)
+    if bounce:
+        await _bounced(client, store, message, reason)
+    await run_in_threadpool(store.apply_receipt, event_key, message.key, status, reason)
     return Response(status_code=204)
 
 
@@ -188,19 +200,21 @@ async def twilio_inbound(
     """A debtor's text to our number: STOP (and its synonyms) opts out, START opts back in."""
     form = await _twilio_form(request, settings)
     sender, word = form.get("From", ""), form.get("Body", "").strip().upper()
-    token = request.headers.get(TWILIO_IDEMPOTENCY) or form.get("MessageSid", "")
+    sid = form.get("MessageSid", "")
     channel = Channel.whatsapp if sender.startswith("whatsapp:") else Channel.sms
     number = sender.removeprefix("whatsapp:")
+    event_key = f"twilio-inbound:{sid}"
     if (
         number
+        and sid
         and word in STOP_WORDS | START_WORDS
-        and await run_in_threadpool(store.first_time, f"twilio-inbound:{token or sender + word}")
+        and not await run_in_threadpool(store.handled, event_key)
     ):
+        stop = word in STOP_WORDS
         invoices = await run_in_threadpool(store.open_invoices_of_phone, number)
-        if word in STOP_WORDS:
-            await _opt_out(store, client, number, channel, invoices, f"replied {word}")
-        else:
-            await _opt_in(store, client, number, channel, invoices, f"replied {word}")
+        await _tell_each(client, store, invoices, OptChange(channel, stop))
+        change = OptOut(number, channel.value, "debtor", f"replied {word}")
+        await run_in_threadpool(store.apply_opt_change, event_key, change, stop)
     # Empty TwiML: we send no reply of our own (Twilio confirms STOP/START itself).
     return Response("<Response/>", media_type="text/xml")
 
@@ -228,36 +242,30 @@ async def _twilio_form(request: Request, settings: SettingsDep) -> dict[str, str
 # ---- shared ------------------------------------------------------------------------------------
 
 
-async def _record(
-    store: Store, message: MessageView, status: str, at: datetime, key: str, reason: str
-) -> None:
-    detail: dict[str, Any] = {"channel": message.channel, "status": status}
-    detail["template"] = message.template
-    if reason:
-        detail["reason"] = reason
-    event = TimelineEvent(key=key, at=at, kind="delivery", actor="provider", detail=detail)
-    await run_in_threadpool(store.record_delivery, message, status, at, event)
+@dataclass(frozen=True)
+class OptChange:
+    channel: Channel
+    out: bool
 
 
-async def _opt_out(
-    store: Store, client: Client, address: str, channel: Channel, invoices: list[str], why: str
-) -> None:
-    await run_in_threadpool(store.opt_out, address, channel.value, "debtor", why)
+async def _bounced(client: Client, store: Store, message: MessageView, reason: str) -> None:
+    bounce = MessageBounced(
+        message_key=message.key, channel=Channel(message.channel), reason=reason
+    )
+    await _tell(client, store, message.invoice_id, "message_bounced", bounce)
+
+
+async def _tell_each(client: Client, store: Store, invoices: list[str], change: OptChange) -> None:
     for invoice_id in invoices:
-        await _tell(
-            client, store, invoice_id, "channel_opted_out", ChannelOptedOut(channel=channel)
-        )
-
-
-async def _opt_in(
-    store: Store, client: Client, address: str, channel: Channel, invoices: list[str], why: str
-) -> None:
-    await run_in_threadpool(store.opt_in, address, channel.value)
-    for invoice_id in invoices:
-        await _tell(client, store, invoice_id, "channel_opted_in", ChannelOptedIn(channel=channel))
+        if change.out:
+            name, arg = "channel_opted_out", ChannelOptedOut(channel=change.channel)
+        else:
+            name, arg = "channel_opted_in", ChannelOptedIn(channel=change.channel)  # type: ignore[assignment]
+        await _tell(client, store, invoice_id, name, arg)
 
 
 async def _tell(client: Client, store: Store, invoice_id: str, name: str, arg: BaseModel) -> None:
+    """Signal the journey; a closed journey has nothing to hear (other failures propagate: 503)."""
     try:
         await journeys.signal(client, store, invoice_id, name, arg)
     except Problem:

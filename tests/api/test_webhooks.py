@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
@@ -183,8 +184,9 @@ async def test_sms_receipts_reach_the_timeline_once(system: System) -> None:
         for e in v["timeline"]))  # fmt: skip
     sms = next(m for m in await messages(system, invoice_id) if m["channel"] == "sms")
     sid = next(m["id"] for m in system.providers.received if m["to"] == number)
-    # Twilio redelivers a `delivered` (same token), and a `sent` arrives late (its own token).
-    for status, token in (("sent", "t1"), ("delivered", "t2"), ("delivered", "t2"), ("sent", "t3")):
+    # Twilio redelivers a `delivered`, and a `sent` comes again late, each with a fresh (unsigned)
+    # idempotency token: the same signed message and status is the same event.
+    for status, token in (("sent", "t1"), ("delivered", "t2"), ("delivered", "t3"), ("sent", "t4")):
         form, headers = twilio_request(
             "/v1/webhooks/twilio/status",
             {
@@ -199,7 +201,7 @@ async def test_sms_receipts_reach_the_timeline_once(system: System) -> None:
         assert answer.status_code == 204, answer.text
     view = await system.until(invoice_id, lambda v: "delivery" in kinds(v))
     receipts = [e["detail"]["status"] for e in view["timeline"] if e["kind"] == "delivery"]
-    assert receipts == ["sent", "delivered", "sent"]  # the redelivery counted once
+    assert receipts == ["sent", "delivered"]  # each redelivery counted once
     stored = next(m for m in await messages(system, invoice_id) if m["key"] == sms["key"])
     assert stored["delivery_status"] == "delivered"
 
@@ -260,3 +262,84 @@ async def test_stop_ends_texting_that_number_and_start_brings_it_back(system: Sy
     ).status_code == 200
     await system.until(third, lambda v: "opted_in" in kinds(v))
     assert not system.store.opted_out(number, "sms")
+
+
+async def test_a_database_failure_mid_event_answers_503_and_the_redelivery_applies_it_once(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice_id, number = new_id(), phone()
+    body = invoice_body(invoice_id, phone=number, due_in=0)
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    await system.until(invoice_id, lambda v: "message" in kinds(v))
+    email = next(m for m in await messages(system, invoice_id) if m["channel"] == "email")
+    events = [{"event": "bounce", "sg_event_id": f"db-{invoice_id}", "timestamp": int(time.time()),
+               "reason": "550 mailbox gone", "dunwell_key": email["key"]}]  # fmt: skip
+    content, headers = sendgrid_request(events)
+    real = system.store.apply_receipt
+    calls = iter([True])
+
+    def database_down(*args: Any, **kwargs: Any) -> bool:
+        if next(calls, False):
+            raise sa.exc.OperationalError("UPDATE messages", {}, ConnectionError("server closed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(system.store, "apply_receipt", database_down)
+    failed = await system.api.post("/v1/webhooks/sendgrid", content=content, headers=headers)
+    assert failed.status_code == 503 and failed.headers["content-type"] == PROBLEM
+    assert failed.headers["retry-after"] == "5"
+    assert not system.store.handled(f"sendgrid:db-{invoice_id}")  # SendGrid will redeliver
+
+    again = await system.api.post("/v1/webhooks/sendgrid", content=content, headers=headers)
+
+    assert again.json() == {"received": 1, "handled": 1}
+    view = await system.until(invoice_id, lambda v: "message_bounced" in kinds(v))
+    assert kinds(view).count("delivery") == 1
+    third = await system.api.post("/v1/webhooks/sendgrid", content=content, headers=headers)
+    assert third.json() == {"received": 1, "handled": 0}
+    view = await system.invoice(invoice_id)
+    assert kinds(view).count("message_bounced") == 1 and kinds(view).count("delivery") == 1
+
+
+async def test_a_captured_start_replayed_with_a_fresh_token_changes_nothing(
+    system: System,
+) -> None:
+    number = phone()
+    start_sid, stop_sid = "SM" + uuid.uuid4().hex, "SM" + uuid.uuid4().hex
+    start, start_headers = twilio_request(
+        "/v1/webhooks/twilio/inbound",
+        {"From": number, "Body": "START", "MessageSid": start_sid},
+        token="first",
+    )
+    stop, stop_headers = twilio_request(
+        "/v1/webhooks/twilio/inbound", {"From": number, "Body": "STOP", "MessageSid": stop_sid}
+    )
+    for form, headers in ((start, start_headers), (stop, stop_headers)):
+        answer = await system.api.post("/v1/webhooks/twilio/inbound", content=form, headers=headers)
+        assert answer.status_code == 200
+    assert system.store.opted_out(number, "sms")
+
+    # Someone captured the signed START and sends it again with a new idempotency token.
+    replayed = {**start_headers, "I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+    answer = await system.api.post("/v1/webhooks/twilio/inbound", content=start, headers=replayed)
+
+    assert answer.status_code == 200
+    assert system.store.opted_out(number, "sms")  # the debtor's STOP still holds
+
+
+async def test_sendgrid_batches_of_megabytes_are_accepted_other_routes_keep_the_small_limit(
+    system: System,
+) -> None:
+    filler = "x" * 900
+    events = [{"event": "open", "sg_event_id": f"big-{n}", "timestamp": int(time.time()),
+               "dunwell_key": "unknown", "useragent": filler} for n in range(2300)]  # fmt: skip
+    content, headers = sendgrid_request(events)
+    assert len(content) > 2 * 1024 * 1024
+
+    answer = await system.api.post("/v1/webhooks/sendgrid", content=content, headers=headers)
+
+    assert answer.status_code == 200, answer.text[:200]
+    assert answer.json() == {"received": 2300, "handled": 0}  # none of ours: nothing to do
+    big = await system.api.post(
+        "/v1/invoices", content=content, headers={**system.headers("integration"), **headers}
+    )
+    assert big.status_code == 413 and "DUNWELL_API_MAX_BODY_BYTES" in big.json()["detail"]
