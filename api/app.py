@@ -15,7 +15,7 @@ from api import problems
 from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
-from api.routes import codec, customers, invoices, policies, tasks, webhooks
+from api.routes import codec, customers, health, invoices, policies, tasks, webhooks
 from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
@@ -46,7 +46,7 @@ def create_app(
 ) -> FastAPI:
     """Build the API. Tests pass their own client and store; production builds both here."""
     settings = settings or get_settings()
-    api_keys = parse_keys(settings.api_keys)
+    api_keys = parse_keys(settings.api_keys.get_secret_value())
     # No keys, no start: the API writes journeys' inputs and commands to Temporal.
     keyring = None if temporal is not None else keyring_from(settings.encryption_key_value)
 
@@ -77,7 +77,13 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    # SendGrid posts its events in batches far larger than any API request.
+    webhook_limit = (settings.webhook_max_body_bytes, "DUNWELL_WEBHOOK_MAX_BODY_BYTES")
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.api_max_body_bytes,
+        per_path={"/v1/webhooks/sendgrid": webhook_limit},
+    )
     # Only the Temporal UI's pages may call us from a browser (for the codec server).
     app.add_middleware(
         CORSMiddleware,
@@ -85,12 +91,6 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Content-Type", "X-Namespace", "Authorization"],
     )
-    for module in (invoices, customers, policies, tasks, codec, webhooks):
+    for module in (health, invoices, customers, policies, tasks, codec, webhooks):
         app.include_router(module.router)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
     return app

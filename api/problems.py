@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
+
+from db.session import is_retryable_db_error
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 5
+"""Seconds a client is asked to wait when the database or Temporal is down."""
+_INTERNAL = "Something went wrong on our side and was logged; nothing was changed. Try again."
+_TEMPORAL_DOWN = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+}
+log = logging.getLogger("dunwell.api")
 
 _TITLES = {
     400: "Bad request",
@@ -59,6 +75,7 @@ COMMON_PROBLEMS = problem_responses(
         404: "Unknown resource",
         413: "Request body larger than DUNWELL_API_MAX_BODY_BYTES",
         422: "Invalid input: every problem named",
+        503: "The database or Temporal is down: nothing was changed; retry after Retry-After",
     }
 )
 """Every route may answer these (authentication, the body cap, validation)."""
@@ -120,7 +137,47 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SQLAlchemyError)
+    # A lost or refused connection is an OperationalError whatever the driver says: retryable.
+    if is_retryable_db_error(exc) or isinstance(exc, OperationalError | InterfaceError):
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+        return _unavailable("The database is not answering; nothing was changed. Try again.")
+    log.error("database error on %s", request.url.path, exc_info=exc)
+    return problem_response(500, _INTERNAL)
+
+
+async def _on_temporal(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RPCError)
+    if exc.status in _TEMPORAL_DOWN:
+        log.warning("Temporal unavailable on %s: %s", request.url.path, exc.status)
+        return _unavailable("Temporal is not answering; nothing was changed. Try again.")
+    log.error("Temporal error on %s", request.url.path, exc_info=exc)
+    return problem_response(500, _INTERNAL)
+
+
+async def _on_runtime(request: Request, exc: Exception) -> JSONResponse:
+    if "Failed client connect" in str(exc):
+        # The Temporal client could not (re)connect: the server is down or restarting.
+        log.warning("Temporal unreachable on %s", request.url.path)
+        return _unavailable("Temporal is not answering; nothing was changed. Try again.")
+    return await _on_anything(request, exc)
+
+
+async def _on_anything(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s", request.url.path, exc_info=exc)
+    return problem_response(500, _INTERNAL)
+
+
+def _unavailable(detail: str) -> JSONResponse:
+    return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(SQLAlchemyError, _on_database)
+    app.add_exception_handler(RPCError, _on_temporal)
+    app.add_exception_handler(RuntimeError, _on_runtime)
+    app.add_exception_handler(Exception, _on_anything)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
