@@ -156,8 +156,9 @@ def run_dev(settings: Settings) -> int:
             return 2
 
     env = dict(os.environ, DUNWELL_HOME=str(home))
+    env.setdefault("DUNWELL_TEMPORAL_UI_URL", f"http://127.0.0.1:{settings.temporal_ui_port}")
     key = None
-    if not settings.api_keys:
+    if not settings.api_keys.get_secret_value():
         key = dev_api_key(home)
         env["DUNWELL_API_KEYS"] = f"admin:{key}"
     if not settings.encryption_keys:

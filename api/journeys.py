@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import Problem
 from db.store import Store
+from settings import Settings
 from workflows.journey import (
     InvoiceJourney,
     journey_summary,
@@ -85,6 +86,29 @@ async def exists(client: Client, invoice_id: str) -> bool:
             return False
         raise
     return True
+
+
+async def currency_of(client: Client, store: Store, invoice_id: str) -> str:
+    """The currency a journey was started with, read from its (decrypted) start event."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(invoice_id))
+    try:
+        async for event in handle.fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [started] = await client.data_converter.decode(payloads, [JourneyInput])
+            return str(started.invoice.currency)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise unknown_invoice(invoice_id) from None
+        raise
+    raise unknown_invoice(invoice_id)
+
+
+def ui_link(settings: Settings | None, invoice_id: str) -> str | None:
+    """The journey in the Temporal UI, when its address is known."""
+    if settings is None or not settings.temporal_ui_url:
+        return None
+    base = settings.temporal_ui_url.rstrip("/")
+    return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id(invoice_id)}"
 
 
 def unknown_invoice(invoice_id: str) -> Problem:

@@ -281,6 +281,10 @@ class InvoiceOut(BaseModel):
     policy_version: int
     next_action: NextAction | None
     plan: PlanOut | None = Field(None, description="The newest instalment plan, if any")
+    workflow_id: str = Field(description="The journey's workflow in Temporal")
+    temporal_ui: str | None = Field(
+        None, description="The journey in the Temporal UI (when DUNWELL_TEMPORAL_UI_URL is set)"
+    )
     timeline: list[TimelineEventOut] | None = None
     created_at: datetime
     updated_at: datetime
@@ -295,6 +299,18 @@ class InvoiceList(BaseModel):
 class AcceptedOut(BaseModel):
     invoice_id: str
     accepted: bool = True
+    detail: str
+
+
+class PaymentOut(BaseModel):
+    """A payment's answer: `applied` with the new amounts (200), or accepted for later (202)."""
+
+    invoice_id: str
+    reference: str
+    applied: bool
+    outstanding: Decimal | None = Field(None, description="After the payment (when applied)")
+    stage: Stage | None = None
+    outcome: Outcome | None = None
     detail: str
 
 

@@ -35,6 +35,7 @@ from api.schemas import (
     MessageOut,
     OptOutIn,
     PaymentIn,
+    PaymentOut,
     PlanOut,
     PromiseIn,
     ResolutionIn,
@@ -43,6 +44,8 @@ from api.schemas import (
     money,
 )
 from db.store import InvoiceView, Store
+from settings import Settings
+from workflows.journey import workflow_id
 from workflows.models import (
     ActionResult,
     AgreeArrangement,
@@ -68,6 +71,9 @@ from workflows.policy import Channel, Policy
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"], responses=COMMON_PROBLEMS)
 _RECORD_WAIT_STEPS = 30  # tenths of a second
 
+PAYMENT_WAIT_S = 4.0
+"""How long a payment's answer waits for the journey to apply it before answering 202."""
+
 _PROBLEMS = problem_responses(
     {
         404: "Unknown invoice",
@@ -77,7 +83,9 @@ _PROBLEMS = problem_responses(
 )
 
 
-def invoice_out(row: InvoiceView, store: Store | None = None) -> InvoiceOut:
+def invoice_out(
+    row: InvoiceView, store: Store | None = None, settings: Settings | None = None
+) -> InvoiceOut:
     currency = row.currency
     timeline = None
     if store is not None:
@@ -97,6 +105,8 @@ def invoice_out(row: InvoiceView, store: Store | None = None) -> InvoiceOut:
         policy_version=row.policy_version,
         next_action=row.next_action,
         plan=_plan_out(row.plan) if row.plan else None,
+        workflow_id=workflow_id(row.invoice_id),
+        temporal_ui=journeys.ui_link(settings, row.invoice_id),
         timeline=timeline,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -134,7 +144,7 @@ async def _known(store: Store, client: Client, invoice_id: str) -> InvoiceView:
     )
 
 
-def _new_invoice_out(invoice: Invoice, policy: Policy) -> InvoiceOut:
+def _new_invoice_out(invoice: Invoice, policy: Policy, settings: Settings) -> InvoiceOut:
     """What a journey looks like the moment it starts, before the worker has recorded it."""
     now = datetime.now(UTC)
     return InvoiceOut(
@@ -149,6 +159,8 @@ def _new_invoice_out(invoice: Invoice, policy: Policy) -> InvoiceOut:
         policy=policy.name,
         policy_version=policy.version,
         next_action=None,
+        workflow_id=workflow_id(invoice.invoice_id),
+        temporal_ui=journeys.ui_link(settings, invoice.invoice_id),
         created_at=now,
         updated_at=now,
     )
@@ -186,14 +198,15 @@ async def start_invoice(
     if not created:
         row = await run_in_threadpool(store.get_invoice, invoice.invoice_id)
         if row is not None:
-            return invoice_out(row)
-    return _new_invoice_out(invoice, policy)
+            return invoice_out(row, settings=settings)
+    return _new_invoice_out(invoice, policy, settings)
 
 
 @router.get("", response_model=InvoiceList)
 async def list_invoices(
     actor: AnyRole,
     store: StoreDep,
+    settings: SettingsDep,
     customer_id: str | None = Query(None, pattern=IDENTIFIER),
     stage: Stage | None = None,
     outcome: Outcome | None = None,
@@ -216,16 +229,21 @@ async def list_invoices(
         outcome.value if outcome else None,
         due_before,
     )
-    return InvoiceList(items=[invoice_out(r) for r in rows], limit=limit, offset=offset)
+    items = [invoice_out(r, settings=settings) for r in rows]
+    return InvoiceList(items=items, limit=limit, offset=offset)
 
 
 @router.get("/{invoice_id}", response_model=InvoiceOut, responses=_PROBLEMS)
 async def get_invoice(
-    invoice_id: str, actor: AnyRole, store: StoreDep, client: TemporalClient
+    invoice_id: str,
+    actor: AnyRole,
+    store: StoreDep,
+    client: TemporalClient,
+    settings: SettingsDep,
 ) -> InvoiceOut:
     """Stage, outcome, amounts, next action and timeline of one journey."""
     row = await _known(store, client, invoice_id)
-    return await run_in_threadpool(invoice_out, row, store)
+    return await run_in_threadpool(invoice_out, row, store, settings)
 
 
 @router.get("/{invoice_id}/messages", response_model=list[MessageOut], responses=_PROBLEMS)
@@ -239,26 +257,67 @@ async def list_messages(
 
 
 @router.post(
-    "/{invoice_id}/payments", status_code=202, response_model=AcceptedOut, responses=_PROBLEMS
-)
+    "/{invoice_id}/payments",
+    status_code=200,
+    response_model=PaymentOut,
+    responses={
+        **_PROBLEMS,
+        202: {"model": PaymentOut, "description": "Accepted: no worker applied it in time; "
+              "it is applied later, once"},
+    },
+)  # fmt: skip
 async def record_payment(
-    invoice_id: str, body: PaymentIn, actor: Integration, store: StoreDep, client: TemporalClient
-) -> AcceptedOut:
-    """Report a payment; the same reference again is recorded once."""
-    row = await _known(store, client, invoice_id)
+    invoice_id: str,
+    body: PaymentIn,
+    response: Response,
+    actor: Integration,
+    store: StoreDep,
+    client: TemporalClient,
+) -> PaymentOut:
+    """Report a payment; 200 with the new outstanding amount once the journey applied it.
+
+    The same reference again is recorded once (and answers with the amounts as they are).
+    """
+    # A journey not yet recorded (no worker has run it) still takes payments: none is lost.
+    row = await run_in_threadpool(store.get_invoice, invoice_id)
+    currency = row.currency if row else await journeys.currency_of(client, store, invoice_id)
     try:
-        check_precision(body.amount, row.currency)
+        check_precision(body.amount, currency)
     except ValueError as exc:
         raise Problem(422, f"{exc}.") from None
     payment = PaymentReceived(
         amount=body.amount, reference=body.reference, paid_at=body.paid_at, actor=actor.name
     )
     await journeys.signal(client, store, invoice_id, "payment_received", payment)
-    return AcceptedOut(
+    applied = await _applied(store, invoice_id, body.reference)
+    if applied is None:
+        response.status_code = 202
+        return PaymentOut(
+            invoice_id=invoice_id,
+            reference=body.reference,
+            applied=False,
+            detail=f"Payment {body.reference} accepted; the journey applies it when its worker "
+            f"runs (GET /v1/invoices/{invoice_id} shows it then).",
+        )
+    return PaymentOut(
         invoice_id=invoice_id,
-        detail=f"Payment {body.reference} accepted; GET /v1/invoices/{invoice_id} shows "
-        "the outstanding amount.",
+        reference=body.reference,
+        applied=True,
+        outstanding=money(applied.outstanding, applied.currency),
+        stage=applied.stage,
+        outcome=applied.outcome,
+        detail=f"Payment {body.reference} applied.",
     )
+
+
+async def _applied(store: Store, invoice_id: str, reference: str) -> InvoiceView | None:
+    """The invoice once its journey has recorded the payment, or None after PAYMENT_WAIT."""
+    deadline = asyncio.get_running_loop().time() + PAYMENT_WAIT_S
+    while True:
+        found = await run_in_threadpool(store.invoice_with_payment, invoice_id, reference)
+        if found is not None or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.1)
 
 
 async def _update(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.service import RPCError
 
+from activities.channels import build_senders
+from api.app import create_app
 from tests.api.conftest import System, invoice_body
+from worker import build_workers, running
 from workflows.journey import workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -137,11 +141,20 @@ async def test_short_policy_runs_through_dispute_and_payments_to_paid(system: Sy
     assert resolved.json()["stage"] == "reminding"
 
     payment = {"amount": "250.00", "reference": "BANK-1"}
-    accepted = await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
-    assert accepted.status_code == 202
-    await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
-    view = await system.until(invoice_id, lambda v: v["outstanding"] == "1000.00")
+    applied = await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
+    assert applied.status_code == 200, applied.text
+    assert applied.json() | {"detail": ""} == {
+        "invoice_id": invoice_id, "reference": "BANK-1", "applied": True,
+        "outstanding": "1000.00", "stage": "reminding", "outcome": None, "detail": "",
+    }  # fmt: skip
+    assert (await system.invoice(invoice_id))["outstanding"] == "1000.00"  # read your writes
+    # The billing system reports the same payment again: counted once, not as an overpayment.
+    again = await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
+    assert again.status_code == 200 and again.json()["outstanding"] == "1000.00"
+    view = await system.invoice(invoice_id)
+    assert view["outstanding"] == "1000.00" and view["stage"] == "reminding"
     assert kinds(view).count("payment") == 1
+    assert view["workflow_id"] == f"invoice-{invoice_id}"
 
     rest = {"amount": "1000.00", "reference": "BANK-2"}
     await system.post(f"/v1/invoices/{invoice_id}/payments", rest, "integration")
@@ -202,9 +215,8 @@ async def test_pause_resume_and_write_off(system: System) -> None:
         "resumed",
         "closed",
     ]
-    assert {e["actor"] for e in view["timeline"] if e["kind"] == "paused"} == {
-        "agent-key-" + __import__("hashlib").sha256(b"agent-secret").hexdigest()[:8]
-    }
+    # The agent's key is the second in DUNWELL_API_KEYS: its actor names it by position.
+    assert {e["actor"] for e in view["timeline"] if e["kind"] == "paused"} == {"agent-key-2"}
 
 
 async def test_key_customer_call_task_and_customer_timeline(system: System) -> None:
@@ -282,10 +294,47 @@ async def test_an_agent_records_an_opt_out_and_the_debtor_opting_back_in(system:
     view = await system.until(invoice_id, lambda v: "opted_out" in kinds(v))
     event = next(e for e in view["timeline"] if e["kind"] == "opted_out")
     assert event["detail"]["channel"] == "sms"
-    assert event["actor"] == "agent-key-" + hashlib.sha256(b"agent-secret").hexdigest()[:8]
+    assert event["actor"] == "agent-key-2"
 
     back = await system.api.delete(
         f"/v1/invoices/{invoice_id}/opt-outs/sms", headers=system.headers("agent")
     )
     assert back.status_code == 202, back.text
     await system.until(invoice_id, lambda v: "opted_in" in kinds(v))
+
+
+async def test_a_payment_no_worker_applies_in_time_is_accepted_and_applied_later_once(
+    system: System,
+) -> None:
+    idle = f"idle-{uuid.uuid4().hex[:8]}"  # a task queue no worker polls yet
+    settings = system.settings.model_copy(
+        update={"task_queue": idle, "temporal_ui_url": "http://ui.example:8233"}
+    )
+    app = create_app(settings, temporal=system.env.client, store=system.store)
+    invoice_id = f"INV-{uuid.uuid4().hex[:8]}"
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
+            started = await api.post(
+                "/v1/invoices", json=invoice_body(invoice_id), headers=system.headers("integration")
+            )
+            assert started.status_code == 201, started.text
+            assert started.json()["temporal_ui"] == (
+                f"http://ui.example:8233/namespaces/default/workflows/invoice-{invoice_id}"
+            )
+            payment = {"amount": "250.00", "reference": "LATE-1"}
+            accepted = await api.post(
+                f"/v1/invoices/{invoice_id}/payments", json=payment,
+                headers=system.headers("integration"),
+            )  # fmt: skip
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["applied"] is False and accepted.json()["outstanding"] is None
+
+    with ThreadPoolExecutor(4) as executor:
+        workers = build_workers(
+            system.env.client, system.store, build_senders(system.settings), idle, executor
+        )
+        async with running(workers):
+            view = await system.until(invoice_id, lambda v: v["outstanding"] == "1000.00")
+    assert kinds(view).count("payment") == 1
+    await system.env.client.get_workflow_handle(f"invoice-{invoice_id}").terminate("test done")
