@@ -28,6 +28,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 ENCODING = b"binary/encrypted"
+REFUSED = b"binary/refused-unencrypted"
+"""What the worker reads an unencrypted payload as: nothing any converter accepts."""
 KEY_ID = "encryption-key-id"
 _NONCE_BYTES = 12
 _KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -51,12 +53,13 @@ class Keyring:
         if not entries:
             raise KeyProblem(f"{SETTING} is empty: {_HOW_TO_MAKE}")
         keys: list[tuple[str, bytes]] = []
-        for entry in entries:
+        for position, entry in enumerate(entries, start=1):
             key_id, sep, encoded = entry.partition(":")
             if not sep or not _KEY_ID_PATTERN.match(key_id):
+                # By position only: a pasted key without its id must not end up in a log.
                 raise KeyProblem(
-                    f"{SETTING}: each entry is `id:base64key` with an id of letters, digits, "
-                    f"'.', '-' or '_' (got {key_id[:20]!r}…). {_HOW_TO_MAKE}"
+                    f"{SETTING}: entry {position} of {len(entries)} is not `id:base64key` with an "
+                    f"id of letters, digits, '.', '-' or '_'. {_HOW_TO_MAKE}"
                 )
             try:
                 key = base64.b64decode(encoded, validate=True)
@@ -97,12 +100,16 @@ def new_key(key_id: str | None = None) -> str:
 class EncryptionCodec(PayloadCodec):
     """AES-256-GCM over each serialized payload; the key id travels in the metadata.
 
-    A payload without our encoding passes through decode unchanged, so histories written before
-    encryption was switched on still read.
+    A payload without our encoding passes through decode unchanged (the codec server shows it as
+    it is), except with `refuse_plain`, as the worker runs it: there an unencrypted payload, say a
+    payment signal typed into the Temporal CLI by someone without our key, becomes one no converter
+    reads, so the signal is dropped (the worker logs it) and an update is rejected: it changes
+    nothing.
     """
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, refuse_plain: bool = False) -> None:
         self._keyring = keyring
+        self._refuse_plain = refuse_plain
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.keys}
 
     @property
@@ -126,6 +133,8 @@ class EncryptionCodec(PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
+            if self._refuse_plain:
+                return Payload(metadata={"encoding": REFUSED})
             return payload
         key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
         cipher = self._ciphers.get(key_id)

@@ -18,17 +18,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DUNWELL_", extra="ignore")
 
     home: Path = Field(Path(".dunwell"), description="State directory for `dunwell dev`.")
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL; SQLite in DUNWELL_HOME when unset."
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL (it may hold a password); SQLite in DUNWELL_HOME when unset.",
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_keys: str = Field("", description="Comma-separated `role:key` pairs.")
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated `role:key` pairs, each key at least 24 characters.",
+    )
     api_access_log: bool = Field(
         False, description="Log every request (off: a fifth of the API's cost per journey start)."
     )
     api_max_body_bytes: int = Field(
         262_144, description="Larger request bodies are refused with 413 before they are read."
+    )
+    webhook_max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        description="Body limit of SendGrid's event webhook, which posts large batches.",
     )
     encryption_keys: SecretStr | None = Field(
         None,
@@ -52,6 +60,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = Field(
+        None,
+        description="The Temporal UI's address (https://temporal.example.com): invoice views link "
+        "each journey there; `dunwell dev` sets its own UI's.",
+    )
     task_queue: str = "dunwell-journeys"
     log_level: str = "INFO"
 
@@ -66,13 +79,21 @@ class Settings(BaseSettings):
     twilio_base_url: str | None = None
 
     sendgrid_rate_per_s: float = Field(
-        100, description="Most SendGrid calls per second from one worker (0: no limit)."
+        100,
+        description="Most SendGrid sends per second, all workers together: Temporal enforces "
+        "it on the SendGrid task queue (0: no limit).",
     )
     twilio_rate_per_s: float = Field(
-        25, description="Most Twilio calls per second from one worker (0: no limit)."
+        25,
+        description="Most Twilio sends per second, all workers together: Temporal enforces it "
+        "on the Twilio task queue (0: no limit).",
     )
     provider_timeout_s: float = Field(
-        10, description="Seconds to wait for SendGrid or Twilio before trying again later."
+        45,
+        description="Seconds to wait for SendGrid or Twilio to answer one send (at most 60: an "
+        "attempt has 90 s in all).",
+        gt=0,
+        le=60,
     )
 
     public_url: str | None = Field(
@@ -104,8 +125,8 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
-        if self.database_url:
-            return self.database_url
+        if self.database_url and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite:///{(self.home / 'dunwell.db').resolve()}"
 
 

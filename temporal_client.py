@@ -17,11 +17,11 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from encryption import SETTING, EncryptionCodec, KeyProblem, Keyring
 
 
-def data_converter(keyring: Keyring) -> DataConverter:
-    """dunwell's converter: pydantic, encrypted with `keyring`."""
+def data_converter(keyring: Keyring, refuse_plain: bool = False) -> DataConverter:
+    """dunwell's converter: pydantic, encrypted with `keyring` (`refuse_plain`: the worker's)."""
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=EncryptionCodec(keyring),
+        payload_codec=EncryptionCodec(keyring, refuse_plain=refuse_plain),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
@@ -37,6 +37,9 @@ def keyring_from(value: str | None) -> Keyring:
     return Keyring.parse(value)
 
 
-async def connect(target: str, namespace: str, keyring: Keyring) -> Client:
+async def connect(
+    target: str, namespace: str, keyring: Keyring, refuse_plain: bool = False
+) -> Client:
     """Connect to Temporal with dunwell's data converter."""
-    return await Client.connect(target, namespace=namespace, data_converter=data_converter(keyring))
+    converter = data_converter(keyring, refuse_plain)
+    return await Client.connect(target, namespace=namespace, data_converter=converter)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,20 +30,32 @@ class ApiKey:
     name: str
 
 
+MIN_KEY_LENGTH = 24
+
+
 def parse_keys(spec: str) -> list[ApiKey]:
-    """Parse `role:key` pairs; a malformed entry is an error naming it, not a silent skip."""
+    """Parse `role:key` pairs; a bad entry is an error naming its position, never its content.
+
+    Each key's actor is `<role>-key-<position>` (`agent-key-2`): who did it, with nothing of the
+    key in it.
+    """
     keys = []
-    for entry in (e.strip() for e in spec.split(",")):
+    entries = [e.strip() for e in spec.split(",")]
+    for position, entry in enumerate(entries, start=1):
         if not entry:
             continue
         role, sep, secret = entry.partition(":")
         if not sep or not secret or role not in Role.__members__:
             raise ValueError(
-                f"DUNWELL_API_KEYS entry {entry.split(':')[0]!r}... is not `role:key` with role "
-                "integration, agent or admin"
+                f"DUNWELL_API_KEYS entry {position} of {len(entries)} is not `role:key` with "
+                "role integration, agent or admin"
             )
-        fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:8]
-        keys.append(ApiKey(Role(role), secret.encode(), f"{role}-key-{fingerprint}"))
+        if len(secret) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"DUNWELL_API_KEYS entry {position} ({role}) is shorter than {MIN_KEY_LENGTH} "
+                "characters: use a long random key (`dunwell keys create` makes one)"
+            )
+        keys.append(ApiKey(Role(role), secret.encode(), f"{role}-key-{position}"))
     return keys
 
 

@@ -45,7 +45,15 @@ def make_engine(url: str | URL) -> Engine:
         return _sqlite_engine(parsed)
     if backend == "postgresql":
         # The worker runs up to 32 activities at once, each holding one connection while it writes.
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=30)
+        # Parameters stay out of errors and logs: they hold debtors' names, emails and numbers.
+        return sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=30,
+            hide_parameters=True,
+            connect_args={"connect_timeout": 5},
+        )
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
@@ -60,7 +68,7 @@ def _sqlite_engine(url: URL) -> Engine:
         options["poolclass"] = StaticPool
     elif not database.startswith("file:"):
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, **options)
+    engine = sa.create_engine(url, hide_parameters=True, **options)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:

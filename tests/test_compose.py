@@ -331,7 +331,7 @@ def _run_compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 REQUIRED = {
-    "DUNWELL_API_KEYS": "admin:change-me",
+    "DUNWELL_API_KEYS": "admin:change-me-to-24-or-more-characters",
     "DUNWELL_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
     "DUNWELL_CODEC_TOKEN": "a-long-random-token",
 }

@@ -65,15 +65,17 @@ def test_plain_payloads_from_before_encryption_still_read() -> None:
     ("value", "problem"),
     [
         ("", "DUNWELL_ENCRYPTION_KEYS is not set"),
-        ("nocolon", "each entry is `id:base64key`"),
+        ("nocolon", "entry 1 of 1 is not `id:base64key`"),
+        (f"{new_key('k1')},c2VjcmV0LWtleS1tYXRlcmlhbC1vbmx5", "entry 2 of 2 is not"),
         ("k1:not base64!", "not valid base64"),
         ("k1:" + base64.b64encode(b"short").decode(), "5 bytes; AES-256 needs 32"),
         (f"{new_key('k1')},{new_key('k1')}", "listed twice"),
     ],
 )
 def test_bad_keys_say_what_to_fix(value: str, problem: str) -> None:
-    with pytest.raises(KeyProblem, match=problem):
+    with pytest.raises(KeyProblem, match=problem) as refused:
         keyring_from(value)
+    assert "c2VjcmV0" not in str(refused.value)  # a key pasted without its id is never echoed
 
 
 def test_new_key_makes_a_valid_entry() -> None:

@@ -22,6 +22,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from google.protobuf.message import DecodeError
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/codec", tags=["codec"], responses=COMMON_PROBLEMS)
 _PROBLEMS = problem_responses(
     {
         404: "Unknown codec token, or no codec token configured",
-        422: "A payload that is not base64, or needs a key we do not have",
+        400: "A malformed payload (not base64, truncated, altered) or one needing a key we lack",
         503: "This API has no encryption codec",
     }
 )
@@ -80,7 +81,7 @@ def _from_json(body: Payloads) -> list[Payload]:
             for p in body.payloads
         ]
     except (binascii.Error, ValueError):
-        raise Problem(422, "Every payload's metadata values and data must be base64.") from None
+        raise Problem(400, "Every payload's metadata values and data must be base64.") from None
 
 
 def _to_json(payloads: list[Payload]) -> Payloads:
@@ -99,7 +100,12 @@ async def _decode(codec: EncryptionCodec, body: Payloads) -> Payloads:
     try:
         return _to_json(await codec.decode(_from_json(body)))
     except KeyProblem as exc:
-        raise Problem(422, str(exc)) from None
+        raise Problem(400, str(exc)) from None
+    except (ValueError, DecodeError):
+        # Truncated ciphertext, a bad nonce, a plaintext that is no payload: the request's fault.
+        raise Problem(
+            400, "A payload is marked encrypted but is malformed: send it as Temporal wrote it."
+        ) from None
 
 
 async def _encode(codec: EncryptionCodec, body: Payloads) -> Payloads:

@@ -27,10 +27,14 @@ from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
 from fake_providers import FakeProviders
 from settings import Settings
-from worker import build_worker
+from worker import build_workers, running
 from workflows.policy import SHIPPED_POLICIES
 
-KEYS = {"integration": "int-secret", "agent": "agent-secret", "admin": "admin-secret"}
+KEYS = {
+    "integration": "integration-secret-0123456789",
+    "agent": "agent-secret-0123456789abcdef",
+    "admin": "admin-secret-0123456789abcdef",
+}
 CODEC_TOKEN = "test-codec-token"
 PUBLIC_URL = "https://collections.example.com"
 # The key pair SendGrid signs its event webhook with; we are given the public half.
@@ -150,10 +154,10 @@ async def system(
     store.ensure_shipped_policies(SHIPPED_POLICIES)
     app = create_app(settings, temporal=dev_server_env.client, store=store)
     with ThreadPoolExecutor(max_workers=8) as executor:
-        worker = build_worker(
-            dev_server_env.client, store, build_senders(settings), task_queue, executor
+        workers = build_workers(
+            dev_server_env.client, store, build_senders(settings), task_queue, executor, settings
         )
-        async with worker, app.router.lifespan_context(app):
+        async with running(workers), app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
                 system = System(api, dev_server_env, store, fake_providers, task_queue, settings)
