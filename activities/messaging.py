@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,7 +51,7 @@ from workflows.policy import Channel
 
 SEND_DEADLINE = 90.0
 """Seconds an attempt may spend, inside `workflows.delivery.ATTEMPT_TIMEOUT` (120 s)."""
-LEASE = timedelta(seconds=15)
+LEASE = timedelta(seconds=10)
 """How long a claim outlives its holder's last renewal."""
 BEAT_EVERY = 3.0
 """Seconds between heartbeats (and lease renewals) while an attempt runs."""
@@ -144,7 +144,7 @@ class MessagingActivities:
                     f"message {key} is being sent by another attempt ({claim.message.claimed_by}, "
                     f"claimed at {claim.message.claimed_at:%H:%M:%S}); waiting for it to finish",
                     type="SendInProgress",
-                    next_retry_delay=LEASE,
+                    next_retry_delay=_until(claim.message.lease_until),
                 )
             beat.hold(key, holder)
             return self._send(request, channel, to, key, message, claim, started)
@@ -331,6 +331,14 @@ class _Heartbeat:
                     self._store.renew_claim(*self._held, LEASE)
                 except SQLAlchemyError as exc:
                     log.warning("could not renew the claim on %s: %s", self._held[0], exc)
+
+
+def _until(moment: datetime | None) -> timedelta:
+    """How long until `moment` (a lease's end), at least a second and at most a lease."""
+    if moment is None:
+        return timedelta(seconds=1)
+    left = moment - datetime.now(UTC) + timedelta(milliseconds=500)
+    return min(max(left, timedelta(seconds=1)), LEASE)
 
 
 def _holder() -> str:
