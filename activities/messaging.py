@@ -180,6 +180,7 @@ class MessagingActivities:
                 note = _FOUND
         if receipt is None:
             if time.monotonic() - started > SEND_DEADLINE - self._provider_timeout:
+                self._store.release_claim(key, _holder())  # nothing went out: free it now
                 raise ApplicationError(
                     f"message {key}: too little time left in this attempt to send safely",
                     type="SendDeadline",

@@ -13,8 +13,6 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -91,27 +89,29 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return config
-
-
 def migrate(url: str | URL, revision: str = "head") -> None:
     """Upgrade the database at `url` to `revision` (the newest by default)."""
+    from alembic import command
+
     _run_alembic(url, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(url: str | URL, revision: str = "base") -> None:
     """Downgrade the database at `url` to `revision` (empty by default)."""
+    from alembic import command
+
     _run_alembic(url, lambda config: command.downgrade(config, revision))
 
 
-def _run_alembic(url: str | URL, run: Callable[[Config], None]) -> None:
+def _run_alembic(url: str | URL, run: Callable[[Any], None]) -> None:
+    # Imported here: the worker and the API never migrate, and alembic is half a second to load.
+    from alembic.config import Config
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            config = _alembic_config()
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
             # migrations/env.py uses this connection instead of building its own engine.
             config.attributes["connection"] = connection
             run(config)

@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -114,6 +115,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's figures, one line per fault, after the test results."""
+    from tests.faults.conftest import REPORTED
+
+    if REPORTED:
+        terminalreporter.section("fault suite: what each fault did to the messages")
+        for figures in REPORTED:
+            terminalreporter.write_line(figures.line())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from workflows.common import DELIVER_ACTIVITY, DELIVER_TIMEOUT, RETRY
@@ -31,6 +32,12 @@ ATTEMPT_TIMEOUT = timedelta(minutes=2)
 may still be talking to the provider."""
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+"""Forever, as every retry here: a message waits out an outage. At most a minute apart, so it
+goes soon after the provider is back (the provider's queue caps the pace of the retries)."""
 """A worker killed mid-send stops heartbeating (every 3 s): its attempt is retried this soon."""
 
 
@@ -42,37 +49,63 @@ def provider_queue(task_queue: str, channel: Channel) -> str:
 async def deliver_per_channel(
     request: MessageRequest, summary: str, stop: Callable[[], bool]
 ) -> MessageResult | None:
-    """Send `request` one channel at a time, in order; None when `stop()` withdrew it unsent.
+    """Send `request` one activity per channel; None when `stop()` withdrew it unsent.
 
-    A channel's send still retrying (a provider outage) is cancelled when `stop()` becomes true;
-    an attempt already in flight may still complete, and its message key then shows it as sent.
+    A step's channels (`all_channels`) go out together, so a debtor gets the email and the text
+    at the same moment; a fallback tries one channel after another until one works. A send still
+    retrying (a provider outage) is cancelled when `stop()` becomes true; an attempt already in
+    flight may still complete, and its message key then shows it as sent.
     """
     result = MessageResult()
-    base = workflow.info().task_queue
+    if request.all_channels:
+        if stop():
+            return None
+        sends = [_start(request, channel, summary) for channel in request.channels]
+        for part in await _finished(sends, stop):
+            result.outcomes.extend(part.outcomes)
+        return result if result.outcomes else None
     for channel in request.channels:
         if stop():
             break
-        activity = workflow.start_activity(
-            DELIVER_ACTIVITY,
-            request.model_copy(update={"channels": [channel]}),
-            result_type=MessageResult,
-            task_queue=provider_queue(base, channel),
-            start_to_close_timeout=ATTEMPT_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"{channel.value} · {summary}",
-        )
-        await workflow.wait_condition(_done_or(activity, stop))
-        if not activity.done():
-            activity.cancel()
-        try:
-            part = await activity
-        except (ActivityError, asyncio.CancelledError):
+        done = await _finished([_start(request, channel, summary)], stop)
+        if not done:
             break
-        result.outcomes.extend(part.outcomes)
-        if part.delivered and not request.all_channels:
+        result.outcomes.extend(done[0].outcomes)
+        if done[0].delivered:
             break
     return result if result.outcomes else None
+
+
+def _start(
+    request: MessageRequest, channel: Channel, summary: str
+) -> workflow.ActivityHandle[MessageResult]:
+    return workflow.start_activity(
+        DELIVER_ACTIVITY,
+        request.model_copy(update={"channels": [channel]}),
+        result_type=MessageResult,
+        task_queue=provider_queue(workflow.info().task_queue, channel),
+        start_to_close_timeout=ATTEMPT_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=DELIVERY_RETRY,
+        summary=f"{channel.value} · {summary}",
+    )
+
+
+async def _finished(
+    sends: list[workflow.ActivityHandle[MessageResult]], stop: Callable[[], bool]
+) -> list[MessageResult]:
+    """The results of the sends that completed; those still pending when `stop()` are cancelled."""
+    await workflow.wait_condition(lambda: all(s.done() for s in sends) or stop())
+    for send in sends:
+        if not send.done():
+            send.cancel()
+    results = []
+    for send in sends:
+        try:
+            results.append(await send)
+        except (ActivityError, asyncio.CancelledError):
+            pass
+    return results
 
 
 async def deliver_on_journey_queue(

@@ -343,3 +343,27 @@ async def test_sendgrid_batches_of_megabytes_are_accepted_other_routes_keep_the_
         "/v1/invoices", content=content, headers={**system.headers("integration"), **headers}
     )
     assert big.status_code == 413 and "DUNWELL_API_MAX_BODY_BYTES" in big.json()["detail"]
+
+
+async def test_a_status_callback_that_beats_our_mark_is_kept_for_it(system: System) -> None:
+    invoice_id, number = new_id(), phone()
+    body = invoice_body(invoice_id, phone=number, due_in=3600)
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    await system.until(invoice_id, lambda v: "journey_started" in kinds(v))
+    sid = "SM" + uuid.uuid4().hex
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "To": number,
+              "AccountSid": fake.TWILIO_ACCOUNT_SID}  # fmt: skip
+    form, headers = twilio_request("/v1/webhooks/twilio/status", params)
+
+    early = await system.api.post("/v1/webhooks/twilio/status", content=form, headers=headers)
+    assert early.status_code == 204  # Twilio called back before our "mark sent" stored the sid
+
+    key = f"invoice-{invoice_id}:manual:sms"
+    system.store.claim_message(key, invoice_id, "sms", "overdue_1", "friendly", "en", number)
+    system.store.finish_message(key, "sent", "twilio", sid, None, "Beste klant")
+    stored = next(m for m in await messages(system, invoice_id) if m["key"] == key)
+    assert stored["delivery_status"] == "delivered"
+    view = await system.invoice(invoice_id)
+    assert [e["detail"]["status"] for e in view["timeline"] if e["kind"] == "delivery"] == [
+        "delivered"
+    ]

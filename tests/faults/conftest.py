@@ -78,6 +78,10 @@ class Figures:
         )
 
 
+REPORTED: list[Figures] = []
+"""Every fault run's figures, printed again at the end of the test session."""
+
+
 @dataclass
 class Harness:
     client: Client
@@ -252,6 +256,7 @@ class Harness:
             notes=notes,
         )
         print("\n" + result.line())
+        REPORTED.append(result)
         return result
 
     async def end(self) -> None:

@@ -99,7 +99,7 @@ async def test_postgresql_stopped_and_restarted_mid_send_loses_and_doubles_nothi
     )
     try:
         harness.start_worker()
-        await harness.start_journeys(30, lead_s=6, spread_s=12)
+        await harness.start_journeys(20, lead_s=6, spread_s=10)
         await asyncio.sleep(9)  # mid-send
         began = time.monotonic()
         cluster.stop("immediate")  # no checkpoint, connections cut
@@ -113,7 +113,7 @@ async def test_postgresql_stopped_and_restarted_mid_send_loses_and_doubles_nothi
         assert_nothing_lost_or_doubled(figures)
         with make_engine(cluster.url).connect() as connection:  # the journeys closed nothing
             open_ = connection.execute(sa.text("SELECT count(*) FROM invoices")).scalar_one()
-        assert open_ == 30
+        assert open_ == 20
     finally:
         await harness.end()
 
@@ -166,7 +166,7 @@ async def test_the_temporal_server_killed_and_restarted_loses_and_doubles_nothin
     )
     try:
         harness.start_worker()
-        await harness.start_journeys(30, lead_s=6, spread_s=12)
+        await harness.start_journeys(20, lead_s=6, spread_s=10)
         await asyncio.sleep(9)  # mid-send
         server.kill()
         await asyncio.sleep(5)

@@ -15,7 +15,7 @@ async def test_a_provider_that_answers_after_35_seconds_gets_each_message_once(
 ) -> None:
     harness.providers.delay_s = 35  # past the old 30 s attempt window; inside our 45 s timeout
     harness.start_worker()
-    await harness.start_journeys(8, lead_s=5)
+    await harness.start_journeys(4, lead_s=5)  # 4 emails, 8 texts: one round of each queue
 
     await harness.wait_until_sent(timeout_s=150)
 
@@ -31,7 +31,7 @@ async def test_a_provider_slower_than_our_timeout_is_asked_before_anything_is_re
     harness.providers.delay_s = 6
     harness.extra_env["DUNWELL_PROVIDER_TIMEOUT_S"] = "3"
     harness.start_worker()
-    await harness.start_journeys(4, lead_s=5)
+    await harness.start_journeys(3, lead_s=5)
     await harness.wait_until_sent(timeout_s=20)
     harness.providers.delay_s = 0  # the provider recovers; the retries find out what happened
 
@@ -48,12 +48,12 @@ async def test_a_storm_of_refusals_delays_messages_and_doubles_none(
     harness: Harness, status: int
 ) -> None:
     for provider in ("sendgrid", "twilio"):
-        harness.providers.fail_next(provider, status, count=40)
+        harness.providers.fail_next(provider, status, count=25)
     harness.start_worker()
-    await harness.start_journeys(10, lead_s=5)
+    await harness.start_journeys(6, lead_s=5)
 
     await harness.wait_until_sent(timeout_s=150)
 
-    figures = harness.figures(f"provider-{status}-storm", refused=80)
+    figures = harness.figures(f"provider-{status}-storm", refused=50)
     assert_nothing_lost_or_doubled(figures)
     assert figures.logged_twice == 0  # a refusal is certain: nothing resent blindly

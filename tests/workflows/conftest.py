@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from worker import running
+from workflows.common import ALL_CHANNELS, reachable_channels
 from workflows.delivery import provider_queue
 from workflows.journey import (
     DELIVER_ACTIVITY,
@@ -91,7 +92,10 @@ class FakeActivities:
             and last.request.all_channels == request.all_channels
             and (request.all_channels or not last.channels)
         ):
-            last.channels.extend(c for c in reached if c not in last.channels)
+            merged = [*last.channels, *(c for c in reached if c not in last.channels)]
+            # The channels went out in parallel: keep the journey's own order (preferred first).
+            merged.sort(key=ALL_CHANNELS.index)
+            last.channels[:] = reachable_channels(request.invoice.customer, merged, [])
         else:
             self.sent.append(
                 Sent(
