@@ -156,14 +156,7 @@ class Harness:
         return len(messages), sum(1 for m in messages if m.status != "claimed")
 
     def stop_worker(self) -> None:
-        if self.worker is None or self.worker.poll() is not None:
-            return
-        self.worker.send_signal(signal.SIGTERM)
-        try:
-            self.worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.worker.kill()
-            self.worker.wait()
+        stop_process(self.worker)
 
     def phone(self, n: int) -> str:
         return f"+3162{int(self.prefix[1:], 16) % 1000:03d}{n:04d}"
@@ -273,6 +266,18 @@ def assert_nothing_lost_or_doubled(figures: Figures) -> None:
     assert figures.lost == 0, figures.line()
     assert figures.delivered == figures.expected, figures.line()
     assert figures.duplicated == figures.logged_twice, figures.line()
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, and SIGKILL if it has not gone within 20 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

@@ -28,6 +28,7 @@ from tests.faults.conftest import (
     assert_nothing_lost_or_doubled,
     free_port,
     postgres_binaries,
+    stop_process,
 )
 from tests.keys import TEST_CONVERTER
 
@@ -139,13 +140,7 @@ class DevServer:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 async def test_the_temporal_server_killed_and_restarted_loses_and_doubles_nothing(
