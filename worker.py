@@ -27,6 +27,9 @@ from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("dunwell.worker")
 
+WORKER_THREADS = 48
+"""Activity threads of `dunwell worker`: a third each for records, SendGrid and Twilio."""
+
 
 def build_workers(
     client: Client,
@@ -45,7 +48,7 @@ def build_workers(
     settings = settings or Settings()
     journal = JournalActivities(store)
     messaging = MessagingActivities(senders, store, settings.provider_timeout_s)
-    threads = executor._max_workers
+    slots = max(1, executor._max_workers // 3)  # records, SendGrid, Twilio: a third each
     journeys = Worker(
         client,
         task_queue=task_queue,
@@ -54,7 +57,7 @@ def build_workers(
         activities=[journal.record_journey, messaging.deliver_message],
         workflow_runner=workflow_runner(),
         activity_executor=executor,
-        max_concurrent_activities=max(1, threads // 2),
+        max_concurrent_activities=slots,
     )
     rates = {"sendgrid": settings.sendgrid_rate_per_s, "twilio": settings.twilio_rate_per_s}
     delivery = [
@@ -63,7 +66,7 @@ def build_workers(
             task_queue=provider_queue(task_queue, channel),
             activities=[messaging.deliver_message],
             activity_executor=executor,
-            max_concurrent_activities=max(1, threads // 4),
+            max_concurrent_activities=slots,
             max_task_queue_activities_per_second=rates[provider] or None,
         )
         for provider, channel in (("sendgrid", Channel.email), ("twilio", Channel.sms))
@@ -90,7 +93,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     client = await connect(
         settings.temporal_target, settings.temporal_namespace, keyring, refuse_plain=True
     )
-    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="activity") as executor:
         workers = build_workers(client, store, senders, settings.task_queue, executor, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

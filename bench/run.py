@@ -21,6 +21,7 @@ from bench.measure import (
 from bench.report import figure, median, note, percentile, rates
 from bench.surge import measure_surge
 from bench.system import ACTIVITY_THREADS, running_system, temporal_version
+from worker import WORKER_THREADS
 
 START_RATIO_TARGET = 0.8
 DISPUTE_RATIO_TARGET = 2.0
@@ -63,7 +64,7 @@ async def run(options: Options) -> None:
         print(
             f"setup: {temporal_version().splitlines()[0]}; dev server storage: in memory "
             f"(no --db-filename); worker {worker}: build_workers, real activities, outbox senders "
-            f"(no provider credentials), {ACTIVITY_THREADS} activity threads; read model: SQLite "
+            f"(no provider credentials), {WORKER_THREADS} activity threads; read model: SQLite "
             f"(WAL) in a temp dir; API: `python {' '.join(system.api_command[1:])}` (uvicorn, "
             f"{http} + {loop}) in a child process on {system.api_url}, driven over real HTTP by "
             f"httpx.AsyncClient; raw starts and updates from this process with their own client",
