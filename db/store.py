@@ -307,10 +307,22 @@ class Store:
             TimelineEventRow.invoice_id == invoice_id, TimelineEventRow.kind == "payment"
         )
         with self._sessions() as session:
-            if not any(d.get("reference") == reference for d in session.scalars(query)):
-                return None
+            # The journey's own event (a plan's events carry `plan`): it is written in the same
+            # transaction as the journey's snapshot, so the row shows the payment applied.
+            found = [
+                d
+                for d in session.scalars(query)
+                if d.get("reference") == reference and "plan" not in d
+            ]
             row = session.get(InvoiceRow, invoice_id)
-            return None if row is None else _invoice_view(row)
+            if not found or row is None:
+                return None
+            view = _invoice_view(row)
+            if found[0].get("outstanding") is not None and view.outcome is None:
+                # What the journey had left right after this payment: a plan's own record can
+                # reach the row a moment later with an older figure.
+                view.outstanding = Decimal(str(found[0]["outstanding"]))
+            return view
 
     def timeline(self, invoice_id: str) -> list[TimelineEvent]:
         """The invoice's journey, oldest first."""
