@@ -307,8 +307,7 @@ class Store:
             TimelineEventRow.invoice_id == invoice_id, TimelineEventRow.kind == "payment"
         )
         with self._sessions() as session:
-            # The journey's own event (a plan's events carry `plan`): it is written in the same
-            # transaction as the journey's snapshot, so the row shows the payment applied.
+            # The journey's own payment event (a plan's events carry `plan`).
             found = [
                 d
                 for d in session.scalars(query)
