@@ -28,9 +28,11 @@ from workflows.models import (
     Instalment,
     MessageBounced,
     OpenDispute,
+    Pause,
     PaymentReceived,
     PromiseToPay,
     ResolveDispute,
+    Resume,
 )
 from workflows.policy import Channel
 
@@ -126,7 +128,37 @@ async def _bounced_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-async def main(suffix: str) -> None:
+async def _message_queued_while_paused(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """A dispute resolved while the journey is paused: its one-off message meets a hold."""
+    fakes = journeys.fakes
+    handle = await journeys.start("queued-on-hold", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    await handle.execute_update(InvoiceJourney.pause, Pause(reason="debtor in hospital"))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    await journeys.sleep(timedelta(days=2))
+    await handle.execute_update(InvoiceJourney.resume, Resume(reason="back"))
+    await journeys.until(lambda: len(fakes.sent) >= 3)
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("1250"), reference="B-1")
+    )
+    await handle.result()
+    return handle
+
+
+SCENARIOS = {
+    "standard_ladder": _standard_ladder,
+    "dispute_adjusted_then_paid": _dispute_then_paid,
+    "promise_broken_then_paid": _promise_broken_then_paid,
+    "plan_defaulted": _plan_defaulted,
+    "bounced_then_paid": _bounced_then_paid,
+    "message_queued_while_paused": _message_queued_while_paused,
+}
+
+
+async def main(suffix: str, names: list[str]) -> None:
     from temporalio.testing import WorkflowEnvironment
 
     from tests.conftest import register_search_attributes
@@ -137,13 +169,9 @@ async def main(suffix: str) -> None:
     )
     try:
         await register_search_attributes(env.client)
-        for name, scenario in (
-            ("standard_ladder", _standard_ladder),
-            ("dispute_adjusted_then_paid", _dispute_then_paid),
-            ("promise_broken_then_paid", _promise_broken_then_paid),
-            ("plan_defaulted", _plan_defaulted),
-            ("bounced_then_paid", _bounced_then_paid),
-        ):
+        for name, scenario in SCENARIOS.items():
+            if names and name not in names:
+                continue
             fakes = FakeActivities()
             queue = f"record-{name}"
             async with fake_workers(env.client, queue, fakes):
@@ -163,6 +191,9 @@ async def main(suffix: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m tests.histories.record SUFFIX   (e.g. v3)")
-    asyncio.run(main(sys.argv[1]))
+    if len(sys.argv) < 2:
+        raise SystemExit(
+            "usage: python -m tests.histories.record SUFFIX [SCENARIO...]   (e.g. v6)\n"
+            f"scenarios: {', '.join(SCENARIOS)}"
+        )
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))

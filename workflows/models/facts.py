@@ -1,0 +1,56 @@
+"""Facts from outside (signals): past tense, never refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from workflows.policy import Channel
+
+
+class PaymentReceived(BaseModel):
+    amount: Decimal
+    reference: str
+    paid_at: datetime | None = None
+    actor: str = "integration"
+
+
+class ContactChanged(BaseModel):
+    email: str | None = None
+    phone: str | None = None
+    preferred_channel: Channel | None = None
+    actor: str = "agent"
+
+
+class ChannelOptedOut(BaseModel):
+    channel: Channel
+    actor: str = "debtor"
+
+
+class ChannelOptedIn(BaseModel):
+    """The debtor asked for this channel again (Twilio START / UNSTOP)."""
+
+    channel: Channel
+    actor: str = "debtor"
+
+
+class MessageBounced(BaseModel):
+    """A provider told us, after accepting it, that a message never reached the debtor.
+
+    `message_key` is the message's key (`{workflow id}:{step}:{channel}`); a bounce reported twice
+    for one key changes nothing the second time.
+    """
+
+    message_key: str
+    channel: Channel
+    reason: str = ""
+    actor: str = "provider"
+
+
+class TaskCompleted(BaseModel):
+    task_id: str
+    kind: str
+    actor: str = "agent"
+    note: str = ""
