@@ -39,7 +39,7 @@ from activities.journal import database_error
 from activities.rendering import MessageContext, RenderedMessage, TemplateNotFound, render
 from db.store import Claim, Receipt, Store
 from workflows.common import DELIVER_ACTIVITY
-from workflows.delivery import PROVIDERS
+from workflows.messaging import PROVIDERS
 from workflows.models import (
     ChannelOutcome,
     MessageRequest,
@@ -50,7 +50,7 @@ from workflows.models import (
 from workflows.policy import Channel
 
 SEND_DEADLINE = 90.0
-"""Seconds an attempt may spend, inside `workflows.delivery.ATTEMPT_TIMEOUT` (120 s)."""
+"""Seconds an attempt may spend, inside `workflows.messaging.ATTEMPT_TIMEOUT` (120 s)."""
 LEASE = timedelta(seconds=10)
 """How long a claim outlives its holder's last renewal."""
 BEAT_EVERY = 3.0

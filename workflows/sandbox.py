@@ -12,7 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 PASSED_THROUGH = (
     "workflows.common",
-    "workflows.delivery",
+    "workflows.messaging",
     "workflows.models",
     "workflows.policy",
     "workflows.schedule",

@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 from worker import running
 from workflows.common import ALL_CHANNELS, reachable_channels
-from workflows.delivery import provider_queue
+from workflows.messaging import provider_queue
 from workflows.journey import (
     DELIVER_ACTIVITY,
     RECORD_ACTIVITY,

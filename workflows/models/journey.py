@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -68,6 +68,10 @@ class JourneyInput(BaseModel):
     actor: str = "system"
     fingerprint: str = ""
     """Hash of the request that started the journey: the same invoice posted again matches it."""
+    history_budget: int = 2000
+    """Continue as new before a run's history reaches this many events (or when Temporal asks)."""
+    state: dict[str, Any] | None = None
+    """Set when the journey continues as new: its state (`workflows.journey.state.JourneyState`)."""
 
 
 class NextAction(BaseModel):

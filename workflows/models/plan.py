@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from workflows.models.commands import Instalment
 from workflows.models.journey import Invoice, Stage
-from workflows.policy import Channel, Policy
+from workflows.policy import Channel, Policy, Tone
 
 
 class InstalmentStatus(StrEnum):
@@ -70,6 +70,17 @@ class PlanInput(BaseModel):
     """Set when the plan continues as new: where the previous run stopped."""
 
 
+class PlanMessage(BaseModel):
+    """A plan message waiting to go out, or the latest one sent (for a later bounce)."""
+
+    key: str
+    template: str
+    tone: Tone
+    extra: dict[str, str] = Field(default_factory=dict)
+    channel: Channel | None = None
+    """Where it went (for the latest message sent)."""
+
+
 class PlanState(BaseModel):
     view: PlanView
     started_at: datetime | None = None
@@ -82,6 +93,8 @@ class PlanState(BaseModel):
     held_since: datetime | None = None
     held_total: timedelta = timedelta(0)
     end_reason: str | None = None
+    queued: list[PlanMessage] = Field(default_factory=list)
+    last_sent: PlanMessage | None = None
 
 
 class PlanHold(BaseModel):
@@ -103,6 +116,8 @@ class PlanResult(BaseModel):
     outstanding: Decimal
     reason: str = ""
     view: PlanView | None = None
+    unexpected: bool = False
+    """The plan did not end by itself or on the journey's word (terminated, timed out)."""
 
 
 PlanInput.model_rebuild()

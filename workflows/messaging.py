@@ -1,5 +1,9 @@
-"""How the journey and its plans hand a message to the delivery activity: one channel per attempt,
-each on its provider's own task queue.
+"""One messenger for the journey and its plans: how a message is handed to the delivery activity,
+one channel per attempt, each on its provider's own task queue.
+
+A new channel goes here (`PROVIDERS`: which provider's queue sends it), in
+`workflows.policy.Channel` and in `activities.channels` (its sender); the journey and the plan
+need no change.
 
 Each provider has a task queue (`<queue>.sendgrid`, `<queue>.twilio`) whose workers carry
 Temporal's `max_task_queue_activities_per_second`: the server paces the sends of every worker
@@ -39,6 +43,33 @@ DELIVERY_RETRY = RetryPolicy(
 """Forever, as every retry here: a message waits out an outage. At most a minute apart, so it
 goes soon after the provider is back (the provider's queue caps the pace of the retries)."""
 """A worker killed mid-send stops heartbeating (every 3 s): its attempt is retried this soon."""
+
+
+async def send(
+    request: MessageRequest, stop: Callable[[], bool], withdrawable: Callable[[], bool]
+) -> MessageResult | None:
+    """Deliver `request`; None when `stop()` withdrew it before any channel was sent.
+
+    Journeys and plans begun before `PATCH_PER_CHANNEL` replay their older way: one activity for
+    every channel on the journey's queue, withdrawn by `stop()` only where `withdrawable()` (the
+    journey's older `withdraw-send-on-hold` patch) says so.
+    """
+    if workflow.patched(PATCH_PER_CHANNEL):
+        return await deliver_per_channel(
+            request, f"{request.tone.value} · {request.template}", stop
+        )
+    channels = "+".join(c.value for c in request.channels)
+    summary = f"{channels} · {request.tone.value} · {request.template}"
+    if withdrawable():
+        return await deliver_on_journey_queue(request, summary, stop)
+    return await workflow.execute_activity(
+        DELIVER_ACTIVITY,
+        request,
+        result_type=MessageResult,
+        start_to_close_timeout=DELIVER_TIMEOUT,
+        retry_policy=RETRY,
+        summary=summary,
+    )
 
 
 def provider_queue(task_queue: str, channel: Channel) -> str:

@@ -6,17 +6,17 @@ instalment is paid (`completed`) or when the grace runs out (`defaulted`), and o
 when the plan is cancelled, replaced, or the journey closes. Payments reach it from the journey.
 
 Long plans stay small: the plan continues as new when Temporal suggests it (or its own history
-budget is reached), carrying its state, so no run grows past about a thousand events.
+budget is reached), carrying all of its state (`PlanState`, with the messages still queued and the
+latest one sent), so no run grows past about a thousand events.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from workflows import schedule
@@ -26,23 +26,15 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_ID,
         INVOICE_ID,
         JOURNEY_STAGE,
-        NEXT_ACTION_AT,
-        RECORD_ACTIVITY,
-        RETRY,
         apply_contact_change,
         reachable_channels,
     )
-    from workflows.delivery import (
-        PATCH_PER_CHANNEL,
-        deliver_on_journey_queue,
-        deliver_per_channel,
-    )
+    from workflows.messaging import send
     from workflows.models import (
         ChannelOptedIn,
         ChannelOptedOut,
         ContactChanged,
         EndPlan,
-        Instalment,
         InstalmentStatus,
         InstalmentView,
         MessageBounced,
@@ -51,18 +43,18 @@ with workflow.unsafe.imports_passed_through():
         PaymentReceived,
         PlanHold,
         PlanInput,
+        PlanMessage,
         PlanOutcome,
         PlanResult,
         PlanState,
         PlanView,
-        RecordRequest,
         Snapshot,
         Stage,
-        TimelineEvent,
     )
+    from workflows.plan import ledger
+    from workflows.plan.timing import instalment_due, reminder_at
     from workflows.policy import Channel, Tone
-
-_DAY = timedelta(days=1)
+    from workflows.recording import Published, Recorder
 
 
 def plan_workflow_id(journey_workflow_id: str, number: int) -> str:
@@ -91,28 +83,6 @@ def plan_search_attributes(input: PlanInput) -> TypedSearchAttributes:
     )
 
 
-def instalment_due(
-    instalment: Instalment | InstalmentView, input: PlanInput
-) -> tuple[datetime, datetime]:
-    """When an instalment falls due, and when it counts as late.
-
-    A day (`due_on`) falls due at the send window's start and is late from the next day's window;
-    a moment (`due_at`) is late at that moment.
-    """
-    customer = input.invoice.customer
-    window = input.policy.send_window
-    if instalment.due_at is not None:
-        due = schedule.utc(instalment.due_at)
-        return due, due
-    assert instalment.due_on is not None
-    due = schedule.due_moment(instalment.due_on, None, customer.timezone, window)
-    with workflow.unsafe.sandbox_unrestricted():
-        late = schedule.step_time(
-            due, _DAY, timedelta(0), window, customer.timezone, customer.country
-        )
-    return due, late
-
-
 @workflow.defn(name="InstalmentPlan")
 class InstalmentPlan:
     @workflow.init
@@ -123,14 +93,16 @@ class InstalmentPlan:
         self._policy = input.policy
         self._state = input.state or PlanState(view=self._fresh_view(input))
         self._unreachable: set[Channel] = set(input.unreachable)
-        self._queued: list[tuple[str, str, Tone, dict[str, str]]] = []
-        self._last_sent: tuple[str, str, Tone, dict[str, str], Channel] | None = None
-        self._pending: list[TimelineEvent] = []
+        self._recorder = Recorder(
+            self._snapshot,
+            emitted=self._state.emitted,
+            label="record plan ",
+            keep_none=True,
+            base={"plan": self._state.view.number},
+        )
         self._recorded_revision = -1 if input.state is None else self._state.view.revision
         self._dirty = False
-        self._sa_stage: str | None = Stage.arrangement.value
-        self._sa_outstanding: float | None = float(self._state.view.outstanding)
-        self._sa_next: datetime | None = None
+        self._published = Published(Stage.arrangement.value, float(self._state.view.outstanding))
 
     def _fresh_view(self, input: PlanInput) -> PlanView:
         instalments = []
@@ -167,7 +139,7 @@ class InstalmentPlan:
         while view.status == PlanOutcome.running:
             self._dirty = False
             await self._flush()
-            if self._queued and not self._state.held:
+            if self._state.queued and not self._state.held:
                 await self._send_queued()
                 continue
             if self._state.held:
@@ -183,6 +155,7 @@ class InstalmentPlan:
                 continue  # something happened: look again before waiting
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self._state.emitted = self._recorder.emitted
                 workflow.continue_as_new(
                     input.model_copy(
                         update={
@@ -194,7 +167,7 @@ class InstalmentPlan:
                 )
             self._publish(wake)
             await self._sleep_until(wake, f"instalment {current.number}")
-        self._queued.clear()
+        self._state.queued.clear()
         await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish(None)
@@ -210,7 +183,7 @@ class InstalmentPlan:
         """Do what is due for the current instalment; else answer when to look again."""
         now = workflow.now()
         due, late = instalment_due(current, self._input)
-        reminder = self._reminder_at(due)
+        reminder = reminder_at(due, self._policy, self._customer.timezone, self._customer.country)
         grace_end = late + self._policy.instalment_grace + self._state.held_total
         started = self._state.started_at or now
         if (
@@ -252,32 +225,7 @@ class InstalmentPlan:
         return min(candidates)
 
     def _current(self) -> InstalmentView | None:
-        """The earliest instalment not fully paid."""
-        return next(
-            (i for i in self._state.view.instalments if i.status != InstalmentStatus.paid), None
-        )
-
-    def _reminder_at(self, due: datetime) -> datetime:
-        """`instalment_reminder_before` the due moment, in an open send window before it.
-
-        Weekends and public holidays can push the window past the due moment (Good Friday before
-        Easter Monday); then the reminder moves a day earlier at a time, up to a week.
-        """
-        c = self._customer
-        before = self._policy.instalment_reminder_before
-        with workflow.unsafe.sandbox_unrestricted():
-            for extra_days in range(8):
-                at = schedule.step_time(
-                    due,
-                    -(before + extra_days * _DAY),
-                    timedelta(0),
-                    self._policy.send_window,
-                    c.timezone,
-                    c.country,
-                )
-                if at < due:
-                    return at
-        return at
+        return ledger.current(self._state.view)
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -309,49 +257,39 @@ class InstalmentPlan:
     # ---- messages ------------------------------------------------------------------------------
 
     def _queue(self, key: str, template: str, tone: Tone, extra: dict[str, str]) -> None:
-        self._queued.append((key, template, tone, extra))
+        self._state.queued.append(PlanMessage(key=key, template=template, tone=tone, extra=extra))
         self._dirty = True
 
     async def _send_queued(self) -> None:
-        key, template, tone, extra = self._queued[0]
+        message = self._state.queued[0]
         channels = reachable_channels(self._customer, ALL_CHANNELS, self._unreachable)
         if not channels:
-            self._queued.pop(0)
-            self._emit("message_not_sent", template=template, reason="no working contact")
+            self._state.queued.pop(0)
+            self._emit("message_not_sent", template=message.template, reason="no working contact")
             return
         request = MessageRequest(
-            key_prefix=f"{workflow.info().workflow_id}:{key}",
+            key_prefix=f"{workflow.info().workflow_id}:{message.key}",
             invoice=self._invoice,
             outstanding=self._state.view.outstanding,
-            template=template,
-            tone=tone,
+            template=message.template,
+            tone=message.tone,
             channels=channels,
             all_channels=False,
             unreachable=sorted(self._unreachable),
-            extra=extra,
+            extra=message.extra,
             snapshot=self._snapshot(),
             at=workflow.now(),
         )
         # A dispute, a pause or the plan's end withdraws a send still retrying; it stays queued.
-        if workflow.patched(PATCH_PER_CHANNEL):
-            sent = await deliver_per_channel(
-                request, f"{tone.value} · {template}", lambda: self._state.held
-            )
-            if sent is None:
-                return
-            result = sent
-        else:
-            summary = f"{channels[0].value} · {tone.value} · {template}"
-            old = await deliver_on_journey_queue(request, summary, lambda: self._state.held)
-            if old is None:
-                return
-            result = old
-        self._queued.pop(0)
+        result = await send(request, lambda: self._state.held, lambda: True)
+        if result is None:
+            return
+        self._state.queued.pop(0)
         for outcome in result.outcomes:
             if outcome.permanent:
                 self._unreachable.add(outcome.channel)
             elif outcome.status in ("sent", "outbox"):
-                self._last_sent = (key, template, tone, extra, outcome.channel)
+                self._state.last_sent = message.model_copy(update={"channel": outcome.channel})
 
     def _instalment_extra(self, instalment: InstalmentView) -> dict[str, str]:
         return {
@@ -369,16 +307,7 @@ class InstalmentPlan:
     # ---- recording -----------------------------------------------------------------------------
 
     def _emit(self, kind: str, actor: str = "system", **detail: object) -> None:
-        self._state.emitted += 1
-        self._pending.append(
-            TimelineEvent(
-                key=f"{workflow.info().workflow_id}:{self._state.emitted}",
-                at=workflow.now(),
-                kind=kind,
-                actor=actor,
-                detail={"plan": self._state.view.number, **detail},
-            )
-        )
+        self._recorder.emit(kind, actor, **detail)
         self._dirty = True
 
     def _changed(self) -> None:
@@ -386,18 +315,13 @@ class InstalmentPlan:
         self._dirty = True
 
     async def _flush(self) -> None:
-        view = self._state.view
-        if not self._pending and view.revision == self._recorded_revision:
+        revision = self._state.view.revision
+        if self._recorder.pending:
+            await self._recorder.flush()
+        elif revision != self._recorded_revision:
+            await self._recorder.write_status()
+        else:
             return
-        events, self._pending = self._pending, []
-        revision = view.revision
-        await workflow.execute_activity(
-            RECORD_ACTIVITY,
-            RecordRequest(snapshot=self._snapshot(), events=events),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-            summary="record plan " + (", ".join(e.kind for e in events) or "status"),
-        )
         self._recorded_revision = max(self._recorded_revision, revision)
 
     def _snapshot(self) -> Snapshot:
@@ -422,16 +346,6 @@ class InstalmentPlan:
         view = self._state.view
         stage = Stage.arrangement.value if view.status == PlanOutcome.running else view.status.value
         outstanding = float(view.outstanding)
-        updates: list[SearchAttributeUpdate[Any]] = []
-        if stage != self._sa_stage:
-            updates.append(JOURNEY_STAGE.value_set(stage))
-        if outstanding != self._sa_outstanding:
-            updates.append(AMOUNT_OUTSTANDING.value_set(outstanding))
-        if wake != self._sa_next:
-            updates.append(NEXT_ACTION_AT.value_set(wake) if wake else NEXT_ACTION_AT.value_unset())
-        if updates:
-            workflow.upsert_search_attributes(updates)
-            self._sa_stage, self._sa_outstanding, self._sa_next = stage, outstanding, wake
         paid = sum(1 for i in view.instalments if i.status == InstalmentStatus.paid)
         details = (
             f"**{stage}** · {paid} of {len(view.instalments)} instalments paid · "
@@ -445,7 +359,7 @@ class InstalmentPlan:
             )
         if self._state.held:
             details += f"\n\non hold: the journey is {self._state.held_stage or 'on hold'}"
-        workflow.set_current_details(details)
+        self._published.publish(stage, outstanding, wake, details)
 
     # ---- from the journey: signals -------------------------------------------------------------
 
@@ -456,22 +370,7 @@ class InstalmentPlan:
         if payment.reference in state.payments or state.view.status != PlanOutcome.running:
             return
         state.payments.append(payment.reference)
-        view = state.view
-        left = payment.amount
-        filled: list[int] = []
-        for instalment in view.instalments:
-            if left <= 0:
-                break
-            if instalment.status == InstalmentStatus.paid:
-                continue
-            take = min(left, instalment.amount - instalment.paid)
-            instalment.paid += take
-            left -= take
-            if instalment.paid >= instalment.amount:
-                instalment.status = InstalmentStatus.paid
-                filled.append(instalment.number)
-        view.paid += payment.amount - left
-        view.outstanding = view.total - view.paid
+        filled = ledger.allocate(state.view, payment.amount)
         if filled:
             self._emit(
                 "instalment_paid", payment.actor, numbers=filled, reference=payment.reference
@@ -517,13 +416,12 @@ class InstalmentPlan:
     def message_bounced(self, bounce: MessageBounced) -> None:
         """Forwarded by the journey (which drops repeats): resend the latest message elsewhere."""
         self._unreachable.add(bounce.channel)
-        last = self._last_sent
-        if last is None or self._state.view.status != PlanOutcome.running:
+        last = self._state.last_sent
+        if last is None or last.channel is None or self._state.view.status != PlanOutcome.running:
             return
-        key, template, tone, extra, channel = last
-        if bounce.message_key == f"{workflow.info().workflow_id}:{key}:{channel.value}":
-            self._last_sent = None
-            self._queue(key, template, tone, extra)
+        if bounce.message_key == f"{workflow.info().workflow_id}:{last.key}:{last.channel.value}":
+            self._state.last_sent = None
+            self._queue(last.key, last.template, last.tone, last.extra)
 
     @workflow.signal
     def end_plan(self, end: EndPlan) -> None:

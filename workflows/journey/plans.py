@@ -1,0 +1,145 @@
+"""The journey's supervisor of its instalment plan child: start, forward, end, outcome.
+
+Plans run one after another. What the journey learns while a plan runs (payments, contact
+changes, opt-outs, bounces, holds, the end) is forwarded in order, also while the plan is still
+starting; a plan that has already ended, or that was terminated or timed out, is taken as ended
+(never an error that would stop the journey), and the journey is told how it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+from temporalio.workflow import ParentClosePolicy
+
+from workflows.models import (
+    AgreeArrangement,
+    EndPlan,
+    PlanHold,
+    PlanInput,
+    PlanOutcome,
+    PlanResult,
+    Stage,
+)
+from workflows.plan import InstalmentPlan, plan_search_attributes, plan_summary, plan_workflow_id
+
+PATCH_FORWARD_WHILE_STARTING = "forward-to-a-plan-while-it-starts"
+"""Before it, what arrived while a plan was starting was not passed to it."""
+
+
+class PlanSupervisor:
+    def __init__(
+        self,
+        plan_input: Callable[[AgreeArrangement, int], PlanInput],
+        finished: Callable[[int, PlanResult], None],
+        keep_going: Callable[[], bool],
+        number: int = 0,
+    ) -> None:
+        self._plan_input, self._finished, self._keep_going = plan_input, finished, keep_going
+        self.number = number
+        """The number of the latest plan started (plans are numbered per journey)."""
+        self.requests: list[AgreeArrangement] = []
+        self.handle: workflow.ChildWorkflowHandle[Any, PlanResult] | None = None
+        self._starting = False
+        self._forward_early = False
+        self._outbox: list[tuple[str, Any]] = []
+        self._runner: asyncio.Task[None] | None = None
+        self._held = False
+
+    @property
+    def running(self) -> bool:
+        """A plan runs (or is starting) for this journey."""
+        return self.handle is not None or self._starting
+
+    @property
+    def idle(self) -> bool:
+        return not self.requests and (self._runner is None or self._runner.done())
+
+    def agree(self, cmd: AgreeArrangement, actor: str) -> int:
+        """Queue a new plan; one still running is superseded. Answers the new plan's number."""
+        number = self.number + len(self.requests) + 1
+        self.requests.append(cmd)
+        self.end(PlanOutcome.superseded, f"replaced by plan {number}", actor)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run())
+        return number
+
+    def cancel(self, reason: str, actor: str) -> None:
+        self.end(PlanOutcome.cancelled, reason, actor)
+        self.requests.clear()
+
+    def forward(self, name: str, arg: Any) -> None:
+        """Pass a fact or a command to the running plan, in order."""
+        if self.handle is not None or (self._starting and self._forward_early):
+            self._outbox.append((name, arg))
+
+    def end(self, outcome: PlanOutcome, reason: str, actor: str) -> None:
+        self.forward("end_plan", EndPlan(outcome=outcome, reason=reason, actor=actor))
+
+    def tell_hold(self, held: bool, stage: Stage) -> None:
+        """The journey stopped (or resumed) chasing: the plan's reminders follow."""
+        if self.handle is not None and held != self._held:
+            self._held = held
+            self.forward("hold_changed", PlanHold(held=held, stage=stage))
+
+    async def wait(self) -> None:
+        """Until the plans have ended (after the journey closed, they end at once)."""
+        if self._runner is not None:
+            await self._runner
+
+    async def _run(self) -> None:
+        while self.requests and self._keep_going():
+            request = self.requests.pop(0)
+            self.number += 1
+            plan_input = self._plan_input(request, self.number)
+            journey_id = workflow.info().workflow_id
+            self._forward_early = workflow.patched(PATCH_FORWARD_WHILE_STARTING)
+            if not self._forward_early:
+                self._outbox.clear()
+            self._held = False
+            self._starting = True
+            try:
+                handle = await workflow.start_child_workflow(
+                    InstalmentPlan.run,
+                    plan_input,
+                    id=plan_workflow_id(journey_id, self.number),
+                    static_summary=plan_summary(plan_input),
+                    static_details=f"instalment plan of journey {journey_id}",
+                    search_attributes=plan_search_attributes(plan_input),
+                    # A journey terminated by an operator takes its plan with it; a journey that
+                    # closes normally ends its plan itself first.
+                    parent_close_policy=ParentClosePolicy.TERMINATE,
+                )
+            finally:
+                self._starting = False
+            self.handle = handle
+            self._finished(self.number, await self._drive(handle))
+
+    async def _drive(self, handle: workflow.ChildWorkflowHandle[Any, PlanResult]) -> PlanResult:
+        """Pass what the journey forwards to the running plan until it ends, however it ends."""
+        while True:
+            await workflow.wait_condition(lambda: handle.done() or bool(self._outbox))
+            if handle.done():
+                break
+            name, arg = self._outbox.pop(0)
+            try:
+                await handle.signal(name, arg)
+            except FailureError:
+                pass  # the plan has just ended: its end is read below
+        self.handle = None
+        self._outbox.clear()
+        try:
+            return await handle
+        except FailureError as failure:
+            cause = failure.cause if failure.cause is not None else failure
+            return PlanResult(
+                outcome=PlanOutcome.ended,
+                paid=0,
+                outstanding=0,
+                reason=f"the plan stopped unexpectedly ({type(cause).__name__}: {cause})",
+                unexpected=True,
+            )

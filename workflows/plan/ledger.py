@@ -1,0 +1,35 @@
+"""Who paid what: a payment fills the earliest open instalments first (pure, no Temporal)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from workflows.models import InstalmentStatus, InstalmentView, PlanView
+
+
+def allocate(view: PlanView, amount: Decimal) -> list[int]:
+    """Apply `amount` to the plan; answers the numbers of the instalments it paid in full.
+
+    What is left once every instalment is paid stays with the journey (which flags a surplus).
+    """
+    left = amount
+    filled: list[int] = []
+    for instalment in view.instalments:
+        if left <= 0:
+            break
+        if instalment.status == InstalmentStatus.paid:
+            continue
+        take = min(left, instalment.amount - instalment.paid)
+        instalment.paid += take
+        left -= take
+        if instalment.paid >= instalment.amount:
+            instalment.status = InstalmentStatus.paid
+            filled.append(instalment.number)
+    view.paid += amount - left
+    view.outstanding = view.total - view.paid
+    return filled
+
+
+def current(view: PlanView) -> InstalmentView | None:
+    """The earliest instalment not fully paid."""
+    return next((i for i in view.instalments if i.status != InstalmentStatus.paid), None)

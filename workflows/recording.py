@@ -1,0 +1,126 @@
+"""One recorder for the journey and its plans: the timeline, agent tasks, the read model's
+snapshot, the search attributes and the details the Temporal UI shows.
+
+What a workflow learns is buffered here (`emit`, `task`) and written by one `record_journey`
+activity per `flush`, with the snapshot of the moment, so the read model never lags the history by
+more than one activity. Event keys (`{workflow id}:{n}`) are unique per workflow, so a retried
+activity never records twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+from workflows.common import (
+    AMOUNT_OUTSTANDING,
+    JOURNEY_STAGE,
+    NEXT_ACTION_AT,
+    RECORD_ACTIVITY,
+    RETRY,
+)
+from workflows.models import RecordRequest, Snapshot, TaskRequest, TimelineEvent
+
+RECORD_TIMEOUT = timedelta(seconds=30)
+
+
+class Recorder:
+    """Buffers timeline events and tasks; `flush` writes them with the current snapshot."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        *,
+        emitted: int = 0,
+        label: str = "record ",
+        keep_none: bool = False,
+        base: dict[str, object] | None = None,
+    ) -> None:
+        self._snapshot = snapshot
+        self.emitted = emitted
+        """How many events this workflow made (across continue-as-new): the next key's number."""
+        self.flushed = emitted
+        self.pending: list[TimelineEvent] = []
+        self.tasks: list[TaskRequest] = []
+        self._lock = asyncio.Lock()
+        self._label = label
+        self._keep_none = keep_none
+        self._base = base or {}
+
+    def emit(self, kind: str, actor: str, **detail: object) -> int:
+        """Add one timeline event; answers its mark (see `recorded`)."""
+        self.emitted += 1
+        if not self._keep_none:
+            detail = {k: v for k, v in detail.items() if v is not None}
+        self.pending.append(
+            TimelineEvent(
+                key=f"{workflow.info().workflow_id}:{self.emitted}",
+                at=workflow.now(),
+                kind=kind,
+                actor=actor,
+                detail={**self._base, **detail},
+            )
+        )
+        return self.emitted
+
+    def task(self, kind: str, title: str, **detail: str) -> int:
+        """An agent task, and the timeline event that says it was created."""
+        key = f"{workflow.info().workflow_id}:{kind}:{self.emitted + 1}"
+        self.tasks.append(TaskRequest(key=key, kind=kind, title=title, detail=detail))
+        return self.emit("agent_task", "system", task=kind, title=title, **detail)
+
+    async def flush(self, **first: Any) -> None:
+        """Write what is pending (if anything) in one activity. `first` adds the start fields."""
+        async with self._lock:
+            await self._write(first, force=False)
+
+    async def write_status(self) -> None:
+        """Write the snapshot even with no new event (a plan's view changed)."""
+        async with self._lock:
+            await self._write({}, force=True)
+
+    async def _write(self, first: dict[str, Any], *, force: bool) -> None:
+        if not self.pending and not force:
+            return
+        events, self.pending = self.pending, []
+        tasks, self.tasks = self.tasks, []
+        high = self.emitted
+        await workflow.execute_activity(
+            RECORD_ACTIVITY,
+            RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RETRY,
+            summary=self._label + (", ".join(e.kind for e in events) or "status"),
+        )
+        self.flushed = max(self.flushed, high)
+
+
+class Published:
+    """The search attributes last upserted, so only a change costs a history event."""
+
+    def __init__(self, stage: str | None, outstanding: float | None) -> None:
+        self.stage, self.outstanding = stage, outstanding
+        self.next_at: datetime | None = None
+
+    def publish(
+        self, stage: str, outstanding: float, next_at: datetime | None, details: str
+    ) -> None:
+        """Upsert what changed (never names, emails or phones) and set the UI's details."""
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if stage != self.stage:
+            updates.append(JOURNEY_STAGE.value_set(stage))
+        if outstanding != self.outstanding:
+            updates.append(AMOUNT_OUTSTANDING.value_set(outstanding))
+        if next_at != self.next_at:
+            updates.append(
+                NEXT_ACTION_AT.value_set(next_at) if next_at else NEXT_ACTION_AT.value_unset()
+            )
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self.stage, self.outstanding, self.next_at = stage, outstanding, next_at
+        workflow.set_current_details(details)
