@@ -19,8 +19,8 @@ from db.session import make_engine, make_sessionmaker
 from db.store import Store
 from settings import Settings, get_settings
 from temporal_client import connect, keyring_from
-from workflows.messaging import provider_queue
 from workflows.journey import InvoiceJourney
+from workflows.messaging import provider_queue
 from workflows.plan import InstalmentPlan
 from workflows.policy import Channel
 from workflows.sandbox import workflow_runner

@@ -20,7 +20,6 @@ from temporalio.worker import Worker
 
 from worker import running
 from workflows.common import ALL_CHANNELS, reachable_channels
-from workflows.messaging import provider_queue
 from workflows.journey import (
     DELIVER_ACTIVITY,
     RECORD_ACTIVITY,
@@ -29,6 +28,7 @@ from workflows.journey import (
     start_search_attributes,
     workflow_id,
 )
+from workflows.messaging import provider_queue
 from workflows.models import (
     ChannelOutcome,
     Customer,
