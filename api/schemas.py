@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import list_currencies
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, field_validator, model_validator
 
+from workflows.common import fits_currency, minor_units
 from workflows.models import (
     Customer,
     DisputeOutcome,
@@ -41,15 +42,15 @@ PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=4)]
 
 
 def check_precision(amount: Decimal, currency: str, field: str = "amount") -> None:
-    digits = get_currency_precision(currency)
-    exponent = amount.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > digits:
+    """The currency's decimals (ISO 4217), from the one table the journey uses too."""
+    if not fits_currency(amount, currency):
+        digits = minor_units(currency)
         raise ValueError(f"{field} {amount} has more decimals than {currency} allows ({digits})")
 
 
 def money(amount: Decimal, currency: str) -> Decimal:
     """An amount shown with exactly the currency's decimals ("1250.00")."""
-    return amount.quantize(Decimal(1).scaleb(-get_currency_precision(currency)))
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
 
 
 class CustomerIn(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,10 +64,16 @@ class FakeActivities:
     outage: bool = False
     """True: every send fails as a provider outage would (and is retried)."""
     attempts: int = 0
+    on_deliver: Callable[[MessageRequest], Awaitable[None]] | None = None
+    """Called inside each delivery attempt: a test's way to act while a message is sending."""
+    on_record: Callable[[RecordRequest], Awaitable[None]] | None = None
+    """Called inside each record activity, before it is stored."""
 
     @activity.defn(name=DELIVER_ACTIVITY)
     async def deliver_message(self, request: MessageRequest) -> MessageResult:
         self.attempts += 1
+        if self.on_deliver is not None:
+            await self.on_deliver(request)
         if self.outage:
             raise ApplicationError("provider unavailable", type="ProviderUnavailable")
         outcomes = []
@@ -111,6 +117,8 @@ class FakeActivities:
 
     @activity.defn(name=RECORD_ACTIVITY)
     async def record_journey(self, request: RecordRequest) -> None:
+        if self.on_record is not None:
+            await self.on_record(request)
         self.records.append(request)
 
     @property
@@ -147,6 +155,7 @@ class Journeys:
         policy: Policy = STANDARD_POLICY,
         amount: str = "1250.00",
         customer: dict[str, Any] | None = None,
+        history_budget: int | None = None,
     ) -> WorkflowHandle[InvoiceJourney, Any]:
         now = await self.env.get_current_time()
         due_at = now + due_in
@@ -174,7 +183,12 @@ class Journeys:
         )
         handle = await self.env.client.start_workflow(
             InvoiceJourney.run,
-            JourneyInput(invoice=invoice, policy=policy, actor="test"),
+            JourneyInput(
+                invoice=invoice,
+                policy=policy,
+                actor="test",
+                **({"history_budget": history_budget} if history_budget else {}),
+            ),
             id=workflow_id(invoice_id),
             task_queue=self.task_queue,
             search_attributes=start_search_attributes(invoice),
@@ -214,6 +228,23 @@ class Journeys:
                     await self.env.client.get_workflow_handle(open_id).terminate("test finished")
                 except RPCError:
                     pass  # already closed, or never started
+
+
+async def run_lengths(client: Client, workflow_id: str) -> list[int]:
+    """The history length of each run of a workflow that continued as new, latest first.
+
+    Follows `continued_execution_run_id` back from the latest run (`describe()` of such a
+    workflow fails on the time-skipping server).
+    """
+    runs: list[int] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.append(len(history.events))
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
+        if not run_id:
+            return runs
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from tests.workflows.conftest import FakeActivities, Journeys
+from tests.workflows.conftest import FakeActivities, Journeys, run_lengths
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
@@ -415,16 +415,8 @@ async def test_a_36_month_plan_continues_as_new_and_completes(
     plan = plan_handle(journeys, handle, 1)
     plan_result = await plan.result()
     assert plan_result.outcome == PlanOutcome.completed
-    # Follow the chain of runs back from the last: more than one, none near the limits.
-    client = journeys.env.client
-    runs, run_id = [], None
-    while True:
-        history = await client.get_workflow_handle(plan.id, run_id=run_id).fetch_history()
-        runs.append(len(history.events))
-        started = history.events[0].workflow_execution_started_event_attributes
-        run_id = started.continued_execution_run_id
-        if not run_id:
-            break
+    # More than one run, none near the limits.
+    runs = await run_lengths(journeys.env.client, plan.id)
     assert len(runs) >= 2, runs
     assert max(runs) <= 1100, runs
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -26,6 +27,8 @@ from workflows.models import (
     Stage,
 )
 from workflows.plan import InstalmentPlan, plan_search_attributes, plan_summary, plan_workflow_id
+
+ENDED_WAIT = timedelta(minutes=1)
 
 PATCH_FORWARD_WHILE_STARTING = "forward-to-a-plan-while-it-starts"
 """Before it, what arrived while a plan was starting was not passed to it."""
@@ -45,7 +48,6 @@ class PlanSupervisor:
         self.requests: list[AgreeArrangement] = []
         self.handle: workflow.ChildWorkflowHandle[Any, PlanResult] | None = None
         self._starting = False
-        self._forward_early = False
         self._outbox: list[tuple[str, Any]] = []
         self._runner: asyncio.Task[None] | None = None
         self._held = False
@@ -62,8 +64,9 @@ class PlanSupervisor:
     def agree(self, cmd: AgreeArrangement, actor: str) -> int:
         """Queue a new plan; one still running is superseded. Answers the new plan's number."""
         number = self.number + len(self.requests) + 1
+        if self.handle is not None or self._starting:
+            self.end(PlanOutcome.superseded, f"replaced by plan {number}", actor)
         self.requests.append(cmd)
-        self.end(PlanOutcome.superseded, f"replaced by plan {number}", actor)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
         return number
@@ -73,8 +76,11 @@ class PlanSupervisor:
         self.requests.clear()
 
     def forward(self, name: str, arg: Any) -> None:
-        """Pass a fact or a command to the running plan, in order."""
-        if self.handle is not None or (self._starting and self._forward_early):
+        """Pass a fact or a command to the running plan, in order; also to a plan agreed and
+        not yet started (it gets them as soon as it runs)."""
+        if self.handle is not None:
+            self._outbox.append((name, arg))
+        elif (self.requests or self._starting) and workflow.patched(PATCH_FORWARD_WHILE_STARTING):
             self._outbox.append((name, arg))
 
     def end(self, outcome: PlanOutcome, reason: str, actor: str) -> None:
@@ -97,8 +103,7 @@ class PlanSupervisor:
             self.number += 1
             plan_input = self._plan_input(request, self.number)
             journey_id = workflow.info().workflow_id
-            self._forward_early = workflow.patched(PATCH_FORWARD_WHILE_STARTING)
-            if not self._forward_early:
+            if not workflow.patched(PATCH_FORWARD_WHILE_STARTING):
                 self._outbox.clear()
             self._held = False
             self._starting = True
@@ -129,17 +134,39 @@ class PlanSupervisor:
             try:
                 await handle.signal(name, arg)
             except FailureError:
-                pass  # the plan has just ended: its end is read below
+                # The plan no longer runs. Its end normally reaches the journey at once; if it
+                # does not (a plan terminated where the server never reports it), it is taken
+                # as ended after a minute.
+                if not await self._ended_within(ENDED_WAIT, handle):
+                    return self._gone(handle, "it no longer runs")
         self.handle = None
         self._outbox.clear()
         try:
             return await handle
         except FailureError as failure:
             cause = failure.cause if failure.cause is not None else failure
-            return PlanResult(
-                outcome=PlanOutcome.ended,
-                paid=0,
-                outstanding=0,
-                reason=f"the plan stopped unexpectedly ({type(cause).__name__}: {cause})",
-                unexpected=True,
+            return self._gone(handle, f"{type(cause).__name__}: {cause}")
+
+    async def _ended_within(
+        self, wait: timedelta, handle: workflow.ChildWorkflowHandle[Any, PlanResult]
+    ) -> bool:
+        try:
+            await workflow.wait_condition(
+                handle.done, timeout=wait, timeout_summary="the plan's end"
             )
+        except TimeoutError:
+            return False
+        return True
+
+    def _gone(
+        self, handle: workflow.ChildWorkflowHandle[Any, PlanResult], reason: str
+    ) -> PlanResult:
+        self.handle = None
+        self._outbox.clear()
+        return PlanResult(
+            outcome=PlanOutcome.ended,
+            paid=0,
+            outstanding=0,
+            reason=f"the plan stopped unexpectedly ({reason})",
+            unexpected=True,
+        )

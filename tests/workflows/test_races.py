@@ -1,0 +1,284 @@
+"""The journey's races: a plan that ends unexpectedly or is still starting, one-off messages that
+meet a hold, signals that arrive while the last record is written, and a journey that continues as
+new. Each of these failed (or lost something) before the engine issue closed it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from tests.workflows.conftest import FakeActivities, Journeys, run_lengths
+from workflows.journey import InvoiceJourney
+from workflows.models import (
+    AgreeArrangement,
+    Close,
+    ContactChanged,
+    DisputeOutcome,
+    Instalment,
+    MessageRequest,
+    OpenDispute,
+    Outcome,
+    Pause,
+    PaymentReceived,
+    PlanOutcome,
+    PlanResult,
+    RecordRequest,
+    ResolveDispute,
+    Resume,
+    Stage,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def pay(amount: str, reference: str) -> PaymentReceived:
+    return PaymentReceived(amount=Decimal(amount), reference=reference)
+
+
+async def today(journeys: Journeys) -> date:
+    now = await journeys.env.get_current_time()
+    return now.astimezone(ZoneInfo("Europe/Amsterdam")).date()
+
+
+async def two_instalments(journeys: Journeys) -> AgreeArrangement:
+    day = await today(journeys)
+    return AgreeArrangement(
+        instalments=[
+            Instalment(due_on=day + timedelta(days=10), amount=Decimal("600.00")),
+            Instalment(due_on=day + timedelta(days=40), amount=Decimal("650.00")),
+        ]
+    )
+
+
+def plan(journeys: Journeys, journey: WorkflowHandle[Any, Any], number: int = 1) -> Any:
+    return journeys.env.client.get_workflow_handle(
+        f"{journey.id}-plan-{number}", result_type=PlanResult
+    )
+
+
+def pay_while_the_plan_starts(
+    handle: WorkflowHandle[Any, Any], amount: str
+) -> Callable[[RecordRequest], Awaitable[None]]:
+    """A payment signalled while the agreement is recorded: the journey has asked for the plan
+    child in the same task, and learns it started in the task that also brings the payment."""
+    done = False
+
+    async def hook(request: RecordRequest) -> None:
+        nonlocal done
+        if not done and any(e.kind == "arrangement" for e in request.events):
+            done = True
+            await handle.signal(InvoiceJourney.payment_received, pay(amount, "BANK-1"))
+
+    return hook
+
+
+# ---- the plan child ----------------------------------------------------------------------------
+
+
+async def test_a_terminated_plan_is_taken_as_ended_and_the_reminders_resume(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates, step=timedelta(hours=1))
+
+    await plan(journeys, handle).terminate("an operator ended it by mistake")
+    # Forwarded to a plan that no longer runs: taken as ended, never an error.
+    await handle.signal(InvoiceJourney.contact_changed, ContactChanged(phone="+31687654321"))
+    await journeys.until(lambda: "plan_ended" in fakes.tasks(), step=timedelta(minutes=10))
+    ended = [e for e in fakes.events if e.kind == "arrangement_ended"]
+    assert ended[-1].detail["outcome"] == "ended"
+    assert "stopped unexpectedly" in ended[-1].detail["reason"]
+    assert (await handle.query(InvoiceJourney.status)).stage == Stage.reminding
+
+    await journeys.until(lambda: "overdue_2" in fakes.templates)
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+    result = await handle.result()
+    assert result.outcome == Outcome.paid
+    assert fakes.templates[-1] == "thank_you"
+
+
+async def test_a_journey_paid_while_its_plan_starts_ends_the_plan_at_once(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    fakes.on_record = pay_while_the_plan_starts(handle, "1250.00")
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+
+    result = await handle.result()
+    ended = await plan(journeys, handle).result()
+    assert result.outcome == Outcome.paid
+    assert ended.outcome in (PlanOutcome.ended, PlanOutcome.completed)
+    sent_after = len(fakes.sent)
+    await journeys.sleep(timedelta(days=30))
+    assert len(fakes.sent) == sent_after  # nobody messages the debtor about a paid invoice
+
+
+async def test_a_payment_while_the_plan_starts_reaches_the_plan(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    fakes.on_record = pay_while_the_plan_starts(handle, "600.00")
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await journeys.until(lambda: "instalment_paid" in fakes.templates, step=timedelta(hours=1))
+    await handle.signal(InvoiceJourney.payment_received, pay("650.00", "BANK-2"))
+    assert (await handle.result()).outcome == Outcome.paid
+    finished = await plan(journeys, handle).result()
+    assert finished.outcome == PlanOutcome.completed
+    assert finished.paid == Decimal("1250.00")
+
+
+# ---- one-off messages and holds ----------------------------------------------------------------
+
+
+async def test_a_dispute_resolved_during_a_pause_is_told_once_the_pause_ends(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    await handle.execute_update(InvoiceJourney.pause, Pause(reason="debtor in hospital"))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    await journeys.sleep(timedelta(days=3))
+    assert "dispute_review" not in fakes.templates  # not while paused
+    assert "message_withdrawn" not in fakes.kinds()
+
+    await handle.execute_update(InvoiceJourney.resume, Resume(reason="back home"))
+    await journeys.until(lambda: "dispute_review" in fakes.templates, step=timedelta(minutes=10))
+    assert fakes.templates.count("dispute_review") == 1
+
+
+# ---- the last events ---------------------------------------------------------------------------
+
+
+async def test_signals_during_the_final_records_are_recorded_and_reach_an_agent(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    seen: set[str] = set()
+
+    async def while_thanking(request: MessageRequest) -> None:
+        if request.template == "thank_you" and "late" not in seen:
+            seen.add("late")
+            await handle.signal(InvoiceJourney.payment_received, pay("10.00", "LATE-1"))
+
+    async def while_recording(request: RecordRequest) -> None:
+        kinds = {e.detail.get("reference") for e in request.events}
+        if "LATE-1" in kinds and "later" not in seen:
+            seen.add("later")  # the very last record is being written: one more arrives
+            await handle.signal(InvoiceJourney.payment_received, pay("20.00", "LATE-2"))
+
+    fakes.on_deliver, fakes.on_record = while_thanking, while_recording
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+    result = await handle.result()
+
+    assert result.outcome == Outcome.paid
+    assert seen == {"late", "later"}
+    references = [e.detail["reference"] for e in fakes.events if e.kind == "payment"]
+    assert references == ["BANK-1", "LATE-1", "LATE-2"]
+    assert fakes.tasks().count("overpayment") == 2
+    assert result.payments == ["BANK-1", "LATE-1", "LATE-2"]
+
+
+async def test_a_payment_on_a_written_off_invoice_creates_an_agent_task(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    paid = False
+
+    async def while_recording(request: RecordRequest) -> None:
+        nonlocal paid
+        if not paid and any(e.kind == "closed" for e in request.events):
+            paid = True
+            await handle.signal(InvoiceJourney.payment_received, pay("300.00", "AFTER-1"))
+
+    fakes.on_record = while_recording
+    await handle.execute_update(InvoiceJourney.write_off, Close(reason="debtor bankrupt"))
+    result = await handle.result()
+
+    assert result.outcome == Outcome.written_off
+    assert "payment_after_close" in fakes.tasks()
+    task = next(t for r in fakes.records for t in r.tasks if t.kind == "payment_after_close")
+    assert "EUR 300.00" in task.title and "written off" in task.title
+
+
+# ---- continue-as-new ---------------------------------------------------------------------------
+
+
+async def test_a_long_journey_continues_as_new_and_keeps_its_state(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5), history_budget=80)
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    for n in range(1, 21):
+        await handle.signal(InvoiceJourney.payment_received, pay("10.00", f"PART-{n}"))
+        await journeys.sleep(timedelta(hours=1))
+    status = await handle.query(InvoiceJourney.status)
+    assert status.outstanding == Decimal("1050.00")
+    assert len(status.payments) == 20
+    # The same payment reported again after continuing as new changes nothing.
+    await handle.signal(InvoiceJourney.payment_received, pay("10.00", "PART-1"))
+    await handle.signal(InvoiceJourney.payment_received, pay("1050.00", "BANK-END"))
+    result = await handle.result()
+
+    assert result.outcome == Outcome.paid and result.outstanding == Decimal("0.00")
+    runs = await run_lengths(journeys.env.client, handle.id)
+    assert len(runs) >= 2, runs
+    keys = [e.key for e in fakes.events]
+    assert len(keys) == len(set(keys))  # event keys go on counting across runs
+    assert [e.kind for e in fakes.events].count("journey_started") == 1
+    assert fakes.templates.count("reminder_before_due") == 1
+    assert fakes.templates[-1] == "thank_you"
+
+
+async def test_a_journey_does_not_continue_as_new_under_its_running_plan(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5), history_budget=60)
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    for n in range(12):
+        await handle.signal(
+            InvoiceJourney.contact_changed, ContactChanged(phone=f"+316123456{n:02d}")
+        )
+    await handle.signal(InvoiceJourney.payment_received, pay("600.00", "BANK-1"))
+    await journeys.until(lambda: "instalment_paid" in fakes.templates, step=timedelta(hours=1))
+    await handle.signal(InvoiceJourney.payment_received, pay("650.00", "BANK-2"))
+
+    assert (await handle.result()).outcome == Outcome.paid
+    finished = await plan(journeys, handle).result()
+    assert finished.outcome == PlanOutcome.completed  # not killed by the journey
+    assert fakes.sent[-2].request.invoice.customer.phone == "+31612345611"
+
+
+# ---- money -------------------------------------------------------------------------------------
+
+
+async def test_an_adjusted_amount_must_fit_the_currency(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="price"))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            InvoiceJourney.resolve_dispute,
+            ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("999.999")),
+        )
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidAmount"
+    assert "EUR" in str(cause)
+    assert (await handle.query(InvoiceJourney.status)).outstanding == Decimal("1250.00")
