@@ -5,9 +5,8 @@ missed instalment sends one message and waits out the grace period. It ends by i
 instalment is paid (`completed`) or when the grace runs out (`defaulted`), and on the journey's word
 when the plan is cancelled, replaced, or the journey closes. Payments reach it from the journey.
 
-Long plans stay small: the plan continues as new when Temporal suggests it (or its own history
-budget is reached), carrying all of its state (`PlanState`, with the messages still queued and the
-latest one sent), so no run grows past about a thousand events.
+Long plans stay small: it continues as new when Temporal suggests it or at its history budget,
+carrying all of its state (`PlanState`, with queued messages and the latest one sent).
 """
 
 from __future__ import annotations
@@ -16,16 +15,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from workflows import schedule
     from workflows.common import (
         ALL_CHANNELS,
-        AMOUNT_OUTSTANDING,
-        CUSTOMER_ID,
-        INVOICE_ID,
-        JOURNEY_STAGE,
         apply_contact_change,
         reachable_channels,
     )
@@ -55,32 +49,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.plan.timing import instalment_due, reminder_at
     from workflows.policy import Channel, Tone
     from workflows.recording import Published, Recorder
-
-
-def plan_workflow_id(journey_workflow_id: str, number: int) -> str:
-    return f"{journey_workflow_id}-plan-{number}"
-
-
-def plan_summary(input: PlanInput) -> str:
-    """The one-line summary shown for the plan in the Temporal UI."""
-    invoice = input.invoice
-    total = sum((i.amount for i in input.instalments), Decimal(0))
-    return (
-        f"{invoice.invoice_id} · plan {input.number} · {len(input.instalments)} instalments · "
-        f"{invoice.currency} {total}"
-    )
-
-
-def plan_search_attributes(input: PlanInput) -> TypedSearchAttributes:
-    total = sum((i.amount for i in input.instalments), Decimal(0))
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(CUSTOMER_ID, input.invoice.customer.id),
-            SearchAttributePair(INVOICE_ID, input.invoice.invoice_id),
-            SearchAttributePair(JOURNEY_STAGE, Stage.arrangement.value),
-            SearchAttributePair(AMOUNT_OUTSTANDING, float(total)),
-        ]
-    )
 
 
 @workflow.defn(name="InstalmentPlan")
@@ -379,7 +347,9 @@ class InstalmentPlan:
             if following is None:
                 self._finish(PlanOutcome.completed, "every instalment paid")
             else:
-                extra = self._instalment_extra(following) | {"paid_numbers": _numbers(filled)}
+                extra = self._instalment_extra(following) | {
+                    "paid_numbers": ", ".join(map(str, filled))
+                }
                 self._queue(f"paid-{filled[-1]}", "instalment_paid", Tone.friendly, extra)
         self._changed()
 
@@ -427,7 +397,3 @@ class InstalmentPlan:
     def end_plan(self, end: EndPlan) -> None:
         """The journey ends the plan: cancelled, replaced by a new plan, or the journey closed."""
         self._finish(end.outcome, end.reason)
-
-
-def _numbers(numbers: list[int]) -> str:
-    return ", ".join(str(n) for n in numbers)
