@@ -1,0 +1,260 @@
+"""Invoices and their timelines: what the journeys record and the API reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db.models import (
+    InvoiceRow,
+    TaskRow,
+    TimelineEventRow,
+)
+from db.store.base import _event, _insert_ignore, _invoice_view
+from db.store.policies import PolicyStore
+from db.store.views import InvoiceView
+from workflows.models import (
+    Invoice,
+    PlanView,
+    RecordRequest,
+    Snapshot,
+    Stage,
+    TimelineEvent,
+)
+
+
+class InvoiceStore(PolicyStore):
+    def ensure_invoice(
+        self, invoice: Invoice, fingerprint: str, policy_name: str, policy_version: int
+    ) -> tuple[InvoiceView, bool]:
+        """The invoice's row, created (stage `scheduled`, nothing paid yet) when absent.
+
+        Returns the row and whether this call created it; a concurrent caller gets the same row.
+        """
+        with self._sessions.begin() as session:
+            created = self._ensure_invoice(
+                session, invoice, fingerprint, policy_name, policy_version
+            )
+            row = session.get_one(InvoiceRow, invoice.invoice_id)
+            return _invoice_view(row), created
+
+    def _ensure_invoice(
+        self,
+        session: Session,
+        invoice: Invoice,
+        fingerprint: str,
+        policy_name: str,
+        policy_version: int,
+    ) -> bool:
+        now = self._clock()
+        values = {
+            "invoice_id": invoice.invoice_id,
+            "customer_id": invoice.customer.id,
+            "stage": Stage.scheduled.value,
+            "outcome": None,
+            "amount": invoice.amount,
+            "outstanding": invoice.amount,
+            "currency": invoice.currency,
+            "due_on": invoice.due_on,
+            "customer_phone": invoice.customer.phone,
+            "next_action": None,
+            "policy_name": policy_name,
+            "policy_version": policy_version,
+            "fingerprint": fingerprint,
+            "document": invoice.model_dump(mode="json"),
+            "snapshot_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return _insert_ignore(session, InvoiceRow, values, "invoice_id")
+
+    def get_invoice(self, invoice_id: str) -> InvoiceView | None:
+        with self._sessions() as session:
+            row = session.get(InvoiceRow, invoice_id)
+            return None if row is None else _invoice_view(row)
+
+    def list_invoices(
+        self,
+        customer_id: str | None = None,
+        stage: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        outcome: str | None = None,
+        due_before: date | None = None,
+    ) -> list[InvoiceView]:
+        """Invoices, newest first, filtered by debtor, stage, outcome and due date.
+
+        `due_before` keeps open journeys due before that day (overdue by at least some days).
+        """
+        query = sa.select(InvoiceRow)
+        if customer_id is not None:
+            query = query.where(InvoiceRow.customer_id == customer_id)
+        if stage is not None:
+            query = query.where(InvoiceRow.stage == stage)
+        if outcome is not None:
+            query = query.where(InvoiceRow.outcome == outcome)
+        if due_before is not None:
+            query = query.where(InvoiceRow.due_on < due_before, InvoiceRow.outcome.is_(None))
+        query = query.order_by(InvoiceRow.created_at.desc(), InvoiceRow.invoice_id.desc())
+        with self._sessions() as session:
+            rows = session.scalars(query.limit(limit).offset(offset))
+            return [_invoice_view(row) for row in rows]
+
+    def invoice_with_payment(self, invoice_id: str, reference: str) -> InvoiceView | None:
+        """The invoice, once its journey has recorded the payment `reference`; else None."""
+        query = sa.select(TimelineEventRow.detail).where(
+            TimelineEventRow.invoice_id == invoice_id, TimelineEventRow.kind == "payment"
+        )
+        with self._sessions() as session:
+            # The journey's own payment event (a plan's events carry `plan`).
+            found = [
+                d
+                for d in session.scalars(query)
+                if d.get("reference") == reference and "plan" not in d
+            ]
+            row = session.get(InvoiceRow, invoice_id)
+            if not found or row is None:
+                return None
+            view = _invoice_view(row)
+            if found[0].get("outstanding") is not None and view.outcome is None:
+                # What the journey had left right after this payment: a plan's own record can
+                # reach the row a moment later with an older figure.
+                view.outstanding = Decimal(str(found[0]["outstanding"]))
+            return view
+
+    def timeline(self, invoice_id: str) -> list[TimelineEvent]:
+        """The invoice's journey, oldest first."""
+        query = (
+            sa.select(TimelineEventRow)
+            .where(TimelineEventRow.invoice_id == invoice_id)
+            .order_by(TimelineEventRow.at, TimelineEventRow.id)
+        )
+        with self._sessions() as session:
+            return [_event(row) for row in session.scalars(query)]
+
+    def customer_timeline(
+        self, customer_id: str, limit: int = 200, offset: int = 0
+    ) -> list[tuple[str, TimelineEvent]]:
+        """Every journey of one debtor as one timeline, oldest first: (invoice_id, event)."""
+        query = (
+            sa.select(TimelineEventRow)
+            .where(TimelineEventRow.customer_id == customer_id)
+            .order_by(TimelineEventRow.at, TimelineEventRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._sessions() as session:
+            return [(row.invoice_id, _event(row)) for row in session.scalars(query)]
+
+    def record(self, req: RecordRequest) -> None:
+        """Write a journey's events, its latest snapshot and new tasks, in one transaction.
+
+        Safe to repeat and to run concurrently: an event or task whose key is already stored is
+        skipped, and a snapshot older than the one stored (a retried activity finishing late)
+        does not overwrite it.
+        """
+        snapshot = req.snapshot
+        with self._sessions.begin() as session:
+            if req.invoice is not None:
+                if req.invoice.invoice_id != snapshot.invoice_id:
+                    raise ValueError(
+                        f"invoice {req.invoice.invoice_id} recorded with the snapshot of "
+                        f"{snapshot.invoice_id}"
+                    )
+                self._ensure_invoice(
+                    session,
+                    req.invoice,
+                    req.fingerprint or "",
+                    req.policy_name or req.invoice.policy,
+                    req.policy_version or 1,
+                )
+            for event in req.events:
+                values = {
+                    "event_key": event.key,
+                    "invoice_id": snapshot.invoice_id,
+                    "customer_id": snapshot.customer_id,
+                    "at": event.at,
+                    "kind": event.kind,
+                    "actor": event.actor,
+                    "detail": event.model_dump(mode="json")["detail"],
+                }
+                _insert_ignore(session, TimelineEventRow, values, "event_key")
+            as_of = max((event.at for event in req.events), default=None)
+            self._apply_snapshot(session, snapshot, as_of)
+            for task in req.tasks:
+                values = {
+                    "id": uuid.uuid4().hex,
+                    "task_key": task.key,
+                    "invoice_id": snapshot.invoice_id,
+                    "customer_id": snapshot.customer_id,
+                    "kind": task.kind,
+                    "title": task.title,
+                    "detail": task.model_dump(mode="json")["detail"],
+                    "status": "open",
+                    "created_at": self._clock(),
+                }
+                _insert_ignore(session, TaskRow, values, "task_key")
+
+    def _apply_snapshot(self, session: Session, snapshot: Snapshot, as_of: datetime | None) -> None:
+        values: dict[str, Any] = {
+            "stage": snapshot.stage.value,
+            "outcome": snapshot.outcome.value if snapshot.outcome else None,
+            "outstanding": snapshot.outstanding,
+            "next_action": (
+                snapshot.next_action.model_dump(mode="json") if snapshot.next_action else None
+            ),
+            "updated_at": self._clock(),
+        }
+        # One conditional UPDATE, so the check and the write cannot be split by another writer.
+        query = sa.update(InvoiceRow).where(InvoiceRow.invoice_id == snapshot.invoice_id)
+        if as_of is not None:
+            query = query.where(
+                sa.or_(InvoiceRow.snapshot_at.is_(None), InvoiceRow.snapshot_at <= as_of)
+            )
+            values["snapshot_at"] = as_of
+        if snapshot.outcome is None:
+            query = query.where(InvoiceRow.outcome.is_(None))  # a closed journey stays closed
+        session.execute(query.values(values).execution_options(synchronize_session=False))
+        if snapshot.plan is not None:
+            self._apply_plan(session, snapshot.invoice_id, snapshot.plan)
+
+    def _apply_plan(self, session: Session, invoice_id: str, plan: PlanView) -> None:
+        """Keep the newest plan's newest view: (number, revision) only ever grows."""
+        query = sa.select(InvoiceRow.plan).where(InvoiceRow.invoice_id == invoice_id)
+        current = session.execute(query.with_for_update()).scalar_one_or_none()
+        if current is not None:
+            stored = (current.get("number", 0), current.get("revision", 0))
+            if stored > (plan.number, plan.revision):
+                return
+        session.execute(
+            sa.update(InvoiceRow)
+            .where(InvoiceRow.invoice_id == invoice_id)
+            .values(plan=plan.model_dump(mode="json"))
+            .execution_options(synchronize_session=False)
+        )
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def add_event(self, invoice_id: str, event: TimelineEvent) -> None:
+        with self._sessions.begin() as session:
+            self._add_event(session, invoice_id, event)
+
+    def _add_event(self, session: Session, invoice_id: str, event: TimelineEvent) -> None:
+        invoice = session.get(InvoiceRow, invoice_id)
+        if invoice is None:
+            return
+        values = {
+            "event_key": event.key,
+            "invoice_id": invoice_id,
+            "customer_id": invoice.customer_id,
+            "at": event.at,
+            "kind": event.kind,
+            "actor": event.actor,
+            "detail": event.model_dump(mode="json")["detail"],
+        }
+        _insert_ignore(session, TimelineEventRow, values, "event_key")

@@ -1,0 +1,173 @@
+"""Messages: claims (leases) before a send, the result after, and lookups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from db.models import (
+    MESSAGE_STATUSES,
+    MessageRow,
+    UTCDateTime,
+)
+from db.store.base import _fresh_message, _insert_ignore, _message_view
+from db.store.receipts import ReceiptStore
+from db.store.views import RELEASED, Claim, MessageView, Receipt
+
+
+class MessageStore(ReceiptStore):
+    def claim_message(
+        self,
+        key: str,
+        invoice_id: str,
+        channel: str,
+        template: str,
+        tone: str,
+        locale: str,
+        recipient: str,
+        holder: str = "",
+        lease: timedelta = timedelta(seconds=15),
+    ) -> Claim:
+        """Claim the message `key` for the attempt `holder` before calling a provider.
+
+        The claim is a lease: its holder renews it (`renew_claim`) while it sends. Another attempt
+        takes the message over only once the lease has run out, in one conditional UPDATE, so two
+        attempts never both believe they hold it.
+        """
+        now = self._clock()
+        values = {
+            "key": key,
+            "invoice_id": invoice_id,
+            "channel": channel,
+            "template": template,
+            "tone": tone,
+            "locale": locale,
+            "recipient": recipient,
+            "status": "claimed",
+            "created_at": now,
+            "claimed_by": holder,
+            "claimed_at": now,
+            "lease_until": now + lease,
+        }
+        with self._sessions.begin() as session:
+            if _insert_ignore(session, MessageRow, values, "key"):
+                return Claim(message=_fresh_message(session, key), state="new")
+            before = _fresh_message(session, key)
+            if before.status != "claimed":
+                return Claim(message=before, state="done")
+            taken = session.execute(
+                sa.update(MessageRow)
+                .where(
+                    MessageRow.key == key,
+                    MessageRow.status == "claimed",
+                    sa.or_(MessageRow.lease_until.is_(None), MessageRow.lease_until < now),
+                )
+                .values(claimed_by=holder, claimed_at=now, lease_until=now + lease)
+                .returning(MessageRow.key)
+                .execution_options(synchronize_session=False)
+            ).first()
+            after = _fresh_message(session, key)
+            if taken is None:
+                return Claim(message=after, state="done" if after.status != "claimed" else "busy")
+            if before.claimed_by == RELEASED:
+                return Claim(message=after, state="new")  # the provider surely did not take it
+            return Claim(message=after, state="taken_over", previous_at=before.claimed_at)
+
+    def release_claim(self, key: str, holder: str) -> None:
+        """`holder` is sure the provider did not take the message: the next attempt may send at
+        once, as a first send."""
+        with self._sessions.begin() as session:
+            session.execute(
+                sa.update(MessageRow)
+                .where(
+                    MessageRow.key == key,
+                    MessageRow.status == "claimed",
+                    MessageRow.claimed_by == holder,
+                )
+                .values(claimed_by=RELEASED, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def renew_claim(self, key: str, holder: str, lease: timedelta) -> bool:
+        """Extend `holder`'s lease on `key`; False when it no longer holds a live claim."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            renewed = session.execute(
+                sa.update(MessageRow)
+                .where(
+                    MessageRow.key == key,
+                    MessageRow.status == "claimed",
+                    MessageRow.claimed_by == holder,
+                )
+                .values(lease_until=now + lease)
+                .returning(MessageRow.key)
+                .execution_options(synchronize_session=False)
+            ).first()
+            return renewed is not None
+
+    def finish_message(
+        self,
+        key: str,
+        status: str,
+        provider: str,
+        provider_message_id: str | None,
+        subject: str | None,
+        body: str | None,
+        error: str | None = None,
+    ) -> list[Receipt]:
+        """Record what the provider answered for a claimed message.
+
+        Returns the receipts that arrived before the provider's id was stored (applied now).
+        """
+        if status not in MESSAGE_STATUSES or status == "claimed":
+            raise ValueError(f"a message finishes as sent, outbox or failed, not {status!r}")
+        values: dict[str, Any] = {
+            "status": status,
+            "provider": provider,
+            "provider_message_id": provider_message_id,
+            "subject": subject,
+            "body": body,
+            "error": error,
+        }
+        if status in ("sent", "outbox"):
+            # Finishing twice keeps the moment it was first handed over.
+            values["sent_at"] = sa.func.coalesce(
+                MessageRow.sent_at, sa.literal(self._clock(), UTCDateTime())
+            )
+        with self._sessions.begin() as session:
+            updated = session.execute(
+                sa.update(MessageRow)
+                .where(MessageRow.key == key)
+                .values(values)
+                .returning(MessageRow.key)
+                .execution_options(synchronize_session=False)
+            )
+            if updated.first() is None:
+                raise LookupError(f"message {key!r} was never claimed")
+        return self.apply_early_receipts(provider_message_id) if provider_message_id else []
+
+    def get_message(self, key: str) -> MessageView | None:
+        with self._sessions() as session:
+            row = session.get(MessageRow, key)
+            return None if row is None else _message_view(row)
+
+    def message_by_provider_id(self, provider_message_id: str) -> MessageView | None:
+        query = sa.select(MessageRow).where(MessageRow.provider_message_id == provider_message_id)
+        with self._sessions() as session:
+            row = session.scalars(query.limit(1)).first()
+            return None if row is None else _message_view(row)
+
+    # ---- what providers tell us afterwards (webhooks) ------------------------------------------
+
+    def list_messages(self, invoice_id: str | None = None, limit: int = 100) -> list[MessageView]:
+        """Messages, newest first, optionally for one invoice."""
+        query = sa.select(MessageRow)
+        if invoice_id is not None:
+            query = query.where(MessageRow.invoice_id == invoice_id)
+        query = query.order_by(MessageRow.created_at.desc(), MessageRow.key.desc()).limit(limit)
+        with self._sessions() as session:
+            return [_message_view(row) for row in session.scalars(query)]
+
+    # ---- providers -----------------------------------------------------------------------------
