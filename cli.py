@@ -96,6 +96,12 @@ def _dev() -> None:
     sys.exit(run_dev(get_settings()))
 
 
+def _roles() -> list[str]:
+    from db.keys import ROLES  # imported late: `dunwell --help` stays quick
+
+    return list(ROLES)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="dunwell", description="Durable collection journeys on Temporal."
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     keys = commands.add_parser("keys", help="API keys kept hashed in the database")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="make a key and show it once")
-    create.add_argument("--role", required=True, choices=["integration", "agent", "admin"])
+    create.add_argument("--role", required=True, choices=_roles())
     create.add_argument("--name", required=True, help="who holds it; recorded as the actor")
     revoke = key_commands.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("name")

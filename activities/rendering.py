@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import html
 import re
-import string
 import tomllib
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -27,6 +23,12 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.catalogue import (
+    ANY,
+    Catalogue,
+    Variant,
+    parse_catalogue,
+)
 from workflows.models import NextStepNote
 from workflows.policy import Channel, Tone
 
@@ -34,32 +36,6 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_LOCALE = "en"
 SHORT_LIMIT = 320
 """About two SMS segments; a longer short text falls back to the locale's `short_fallback`."""
-
-_FACTS = frozenset(
-    {"customer_name", "invoice_id", "amount", "outstanding", "due_date", "payment_url"}
-)
-# Facts of promises and instalment plans, filled from the message's `extra` when it has them.
-_PLAN_FACTS = frozenset(
-    {
-        "promised_date",
-        "instalment_number",
-        "instalment_count",
-        "instalment_amount",
-        "instalment_due_date",
-        "plan_schedule",
-        "paid_numbers",
-        "grace_date",
-    }
-)
-_PLACEHOLDERS = _FACTS | _PLAN_FACTS | {"next_step"}
-_CHASING_EMAIL = ("invoice_id", "outstanding", "due_date", "payment_url", "next_step")
-_CHASING_SHORT = ("invoice_id", "outstanding", "payment_url")
-_NEXT_STEP_PHRASES = {
-    f"next_{kind}{suffix}": ({"next_date"} if not suffix else set())
-    for kind in ("reminder", "agent_call", "hand_over")
-    for suffix in ("", "_undated")
-}
-_ANY = "*"
 
 
 class TemplateNotFound(LookupError):
@@ -101,37 +77,10 @@ class RenderedMessage(BaseModel):
 
 
 # ---- the catalogue -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Variant:
-    subject: str
-    email: str
-    short: str
-    choices: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Template:
-    key: str
-    default_tone: Tone
-    variants: dict[Tone, _Variant]
-
-    def variant(self, tone: Tone) -> _Variant:
-        return self.variants.get(tone) or self.variants[self.default_tone]
-
-
-@dataclass(frozen=True)
-class _Catalogue:
-    locale: str
-    phrases: dict[str, str]
-    templates: dict[str, _Template]
-
-
 class TemplateSet:
     """Every locale's templates, loaded and checked once."""
 
-    def __init__(self, catalogues: dict[str, _Catalogue]) -> None:
+    def __init__(self, catalogues: dict[str, Catalogue]) -> None:
         if DEFAULT_LOCALE not in catalogues:
             raise ValueError(f"templates for the default locale {DEFAULT_LOCALE!r} are missing")
         self._catalogues = catalogues
@@ -146,7 +95,7 @@ class TemplateSet:
                     data = tomllib.load(f)
                 except tomllib.TOMLDecodeError as exc:
                     raise ValueError(f"{path.name}: {exc}") from exc
-            catalogue = _parse_catalogue(path.stem, data, path.name)
+            catalogue = parse_catalogue(path.stem, data, path.name)
             catalogues[catalogue.locale] = catalogue
         return cls(catalogues)
 
@@ -219,7 +168,7 @@ class _Values(dict[str, str]):
 
 
 def _values(
-    catalogue: _Catalogue, babel_locale: str, variant: _Variant, ctx: MessageContext
+    catalogue: Catalogue, babel_locale: str, variant: Variant, ctx: MessageContext
 ) -> _Values:
     values = _Values(
         customer_name=ctx.customer_name,
@@ -232,7 +181,7 @@ def _values(
     values["next_step"] = _next_step(catalogue, babel_locale, ctx)
     values.update(_plan_values(babel_locale, ctx))
     for name, options in variant.choices.items():
-        chosen = options.get(ctx.extra.get(name, ""), options.get(_ANY, ""))
+        chosen = options.get(ctx.extra.get(name, ""), options.get(ANY, ""))
         values[name] = chosen.format_map(values)
     return values
 
@@ -276,7 +225,7 @@ def _money(amount: Decimal, currency: str, babel_locale: str) -> str:
     return formatted.replace("\xa0", " ").replace("\u202f", " ")
 
 
-def _next_step(catalogue: _Catalogue, babel_locale: str, ctx: MessageContext) -> str:
+def _next_step(catalogue: Catalogue, babel_locale: str, ctx: MessageContext) -> str:
     note = ctx.next_step
     if note.kind == "none":
         return ""
@@ -335,94 +284,3 @@ def _html(paragraphs: list[str], subject: str, payment_url: str, language: str) 
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-
-
-# ---- loading and checking ----------------------------------------------------------------------
-
-
-def _parse_catalogue(locale: str, data: dict[str, Any], where: str) -> _Catalogue:
-    declared = data.get("locale", locale)
-    if declared != locale:
-        raise ValueError(f"{where}: declares locale {declared!r}, but the file is for {locale!r}")
-    phrases = data.get("phrases", {})
-    for name, allowed in {**_NEXT_STEP_PHRASES, "short_fallback": _FACTS}.items():
-        text = phrases.get(name)
-        if not isinstance(text, str):
-            raise ValueError(f"{where}: [phrases] needs a text {name!r}")
-        _check_placeholders(text, allowed, f"{where}: phrases.{name}")
-    templates = {}
-    for key, raw in data.get("templates", {}).items():
-        templates[key] = _parse_template(key, raw, f"{where}: templates.{key}")
-    if not templates:
-        raise ValueError(f"{where}: no [templates.<key>] tables")
-    return _Catalogue(locale=locale, phrases=dict(phrases), templates=templates)
-
-
-def _parse_template(key: str, raw: dict[str, Any], where: str) -> _Template:
-    if not re.fullmatch(r"[a-z0-9_]+", key):
-        raise ValueError(f"{where}: template keys are lowercase letters, digits and _")
-    try:
-        default_tone = Tone(raw.get("default_tone", ""))
-    except ValueError:
-        raise ValueError(f"{where}: default_tone must be one of {_tones()}") from None
-    chasing = raw.get("chasing", True)
-    variants = {}
-    for name, table in raw.items():
-        if name in ("default_tone", "chasing"):
-            continue
-        if name not in Tone.__members__ or not isinstance(table, dict):
-            raise ValueError(f"{where}: {name!r} is not a tone ({_tones()})")
-        variants[Tone(name)] = _parse_variant(table, chasing, f"{where}.{name}")
-    if default_tone not in variants:
-        raise ValueError(f"{where}: there is no text for its default tone {default_tone.value}")
-    return _Template(key=key, default_tone=default_tone, variants=variants)
-
-
-def _parse_variant(table: dict[str, Any], chasing: bool, where: str) -> _Variant:
-    choices: dict[str, dict[str, str]] = {}
-    for name, options in table.get("choices", {}).items():
-        if name in _PLACEHOLDERS or not isinstance(options, dict) or _ANY not in options:
-            raise ValueError(f"{where}.choices.{name}: needs a table with a '*' entry")
-        for value, text in options.items():
-            _check_placeholders(text, _PLACEHOLDERS, f"{where}.choices.{name}.{value}")
-        choices[name] = dict(options)
-    allowed = _PLACEHOLDERS | set(choices)
-    texts = {}
-    for part in ("subject", "email", "short"):
-        text = table.get(part)
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{where}: needs a text {part!r}")
-        texts[part] = text
-        used = _check_placeholders(text, allowed, f"{where}.{part}")
-        required = {"email": _CHASING_EMAIL, "short": _CHASING_SHORT}.get(part, ())
-        missing = [name for name in required if chasing and name not in used]
-        if missing:
-            raise ValueError(
-                f"{where}.{part}: a chasing message must state "
-                + ", ".join("{" + name + "}" for name in missing)
-            )
-    return _Variant(choices=choices, **texts)
-
-
-def _check_placeholders(text: Any, allowed: AbstractSet[str], where: str) -> set[str]:
-    """The placeholders in `text`; only plain names from `allowed` (no {0}, {x.y}, {x:>10})."""
-    if not isinstance(text, str):
-        raise ValueError(f"{where}: must be text")
-    used = set()
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc} (write {{{{ and }}}} for literal braces)") from exc
-    for _, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if name not in allowed or spec or conversion:
-            raise ValueError(
-                f"{where}: unknown placeholder {{{name}}}; use {', '.join(sorted(allowed))}"
-            )
-        used.add(name)
-    return used
-
-
-def _tones() -> str:
-    return ", ".join(t.value for t in Tone)

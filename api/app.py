@@ -15,7 +15,7 @@ from api import problems
 from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
-from api.routes import codec, customers, health, invoices, policies, tasks, webhooks
+from api.routes import actions, codec, customers, health, invoices, policies, tasks, webhooks
 from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
@@ -91,6 +91,6 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Content-Type", "X-Namespace", "Authorization"],
     )
-    for module in (health, invoices, customers, policies, tasks, codec, webhooks):
+    for module in (health, invoices, actions, customers, policies, tasks, codec, webhooks):
         app.include_router(module.router)
     return app

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Role(StrEnum):
-    integration = "integration"
-    agent = "agent"
-    admin = "admin"
+from db.keys import Role
 
 
 @dataclass(frozen=True)

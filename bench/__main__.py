@@ -26,7 +26,6 @@ import sys
 import traceback
 from pathlib import Path
 
-from bench.api_probe import EXPERIMENTS
 from bench.run import Options, run
 
 DEFAULTS = {"journeys": 300, "concurrency": 32, "disputes": 100, "rounds": 2, "surge": 2000}
@@ -52,18 +51,6 @@ def parse(argv: list[str] | None = None) -> Options:
         help="run the API under cProfile, write its stats to FILE and print the top entries",
     )
     parser.add_argument(
-        "--probe-api",
-        action="store_true",
-        help="run the API with timers around its request phases (bench.api_probe) and print them",
-    )
-    parser.add_argument(
-        "--try",
-        dest="experiments",
-        metavar="CHANGES",
-        help="with --probe-api: try changes to the API in its process only, comma-separated: "
-        + ", ".join(EXPERIMENTS),
-    )
-    parser.add_argument(
         "--worker",
         choices=("process", "inline"),
         default="process",
@@ -75,12 +62,7 @@ def parse(argv: list[str] | None = None) -> Options:
     for name, value in values.items():
         if value < 1:
             parser.error(f"--{name} must be at least 1")
-    if args.experiments:
-        unknown = set(args.experiments.split(",")) - set(EXPERIMENTS)
-        if unknown:
-            parser.error(f"unknown changes {', '.join(sorted(unknown))}")
-    probe = (args.experiments or "") if args.probe_api or args.experiments else None
-    return Options(**values, profile_api=args.profile_api, probe_api=probe, worker_mode=args.worker)
+    return Options(**values, profile_api=args.profile_api, worker_mode=args.worker)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,9 +7,7 @@ import time
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
-from bench.api_probe import EXPERIMENTS
 from bench.history import STEPS, measure_histories
 from bench.measure import (
     DISPUTE_WARM_UP,
@@ -36,7 +34,6 @@ class Options:
     rounds: int
     surge: int = 2000
     profile_api: Path | None = None
-    probe_api: str | None = None
     worker_mode: str = "process"
 
 
@@ -52,7 +49,6 @@ async def run(options: Options) -> None:
         c,
         worker_mode=options.worker_mode,
         profile_api=options.profile_api,
-        probe_api=options.probe_api,
     ) as system:
         worker = (
             "in this process"
@@ -141,8 +137,6 @@ async def run(options: Options) -> None:
         f"(same fake, {ACTIVITY_THREADS} threads)"
     )
     figure(f"surge ratio (pipeline/plain loop): {surge.ratio:.2f} (information)")
-    if system.probe is not None:
-        _print_probe(system.probe)
     if options.profile_api is not None:
         _print_profile(options.profile_api)
     print(f"bench finished in {time.perf_counter() - began:.0f} s", flush=True)
@@ -162,21 +156,6 @@ def _cpu_line(worker_mode: str, starts: StartRounds, kind: str) -> str:
         f"CPU ms per journey (median of rounds, from the first start until the worker recorded "
         f"the last): {used}; worker caught up {rates(starts.settle[kind])} s after the last start"
     )
-
-
-def _print_probe(probe: dict[str, Any]) -> None:
-    """The API process's own account of where a request's time goes (`bench.api_probe`)."""
-    for name in probe["experiments"]:
-        print(f"API what-if (patched in the API process only): {name}: {EXPERIMENTS[name]}")
-    print(
-        f"API probe (whole API process, warm-up included): CPU {probe['cpu_user_s']:.1f} s user "
-        f"+ {probe['cpu_system_s']:.1f} s system in {probe['wall_s']:.0f} s wall"
-    )
-    for name, p in probe["phases"].items():
-        print(
-            f"  {name}: {p['count']} x, mean {p['mean_ms']:.2f} ms, p50 {p['p50_ms']:.2f} ms, "
-            f"p99 {p['p99_ms']:.2f} ms, total {p['total_s']:.2f} s"
-        )
 
 
 def _print_profile(path: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 import sqlalchemy as sa
@@ -135,8 +134,6 @@ class System:
     settled: Settled
     tmp: Path
     cpu: CpuMeter
-    probe: dict[str, Any] | None = None
-    """With `probe_api`: the API's phase timings (`bench.api_probe`), once it has stopped."""
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
@@ -191,14 +188,11 @@ async def running_system(
     *,
     worker_mode: str = "process",
     profile_api: Path | None = None,
-    probe_api: str | None = None,
 ) -> AsyncIterator[System]:
     """The whole system, stopped in reverse order (API, worker, dev server) on the way out.
 
     `worker_mode`: "process" runs `python -m cli worker` as a child, as `dunwell dev` does;
     "inline" runs `build_workers` in this process, as the end-to-end tests do.
-    `probe_api`: None runs `python -m cli api`; otherwise `python -m bench.api_probe`, which
-    times the request phases and tries the comma-separated changes named (see `api_probe`).
     """
     with tempfile.TemporaryDirectory(prefix="dunwell-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -267,11 +261,6 @@ async def running_system(
                 raise ValueError(f"unknown worker mode {worker_mode!r}")
 
             command = [sys.executable, "-m", "cli", "api"]
-            probe_out = tmp / "probe.json"
-            if probe_api is not None:  # "" times the phases; "a,b" also tries changes a and b
-                command = [sys.executable, "-m", "bench.api_probe"]
-                child_env["DUNWELL_BENCH_PROBE_OUT"] = str(probe_out)
-                child_env["DUNWELL_BENCH_PROBE_TRY"] = probe_api
             if profile_api is not None:
                 command = [sys.executable, "-m", "cProfile", "-o", str(profile_api), *command[1:]]
             note(f"starting the API: {' '.join(command[1:])} on 127.0.0.1:{port}")
@@ -298,12 +287,7 @@ async def running_system(
                 cpu=CpuMeter(api_process.pid, worker_pid, child_pids("temporal")),
             )
 
-            async def stop_api() -> None:
-                await _stop(api_process, "the API", tmp / "api.log")
-                if probe_api is not None and probe_out.exists():
-                    system.probe = json.loads(probe_out.read_text())
-
-            stack.push_async_callback(stop_api)
+            stack.push_async_callback(_stop, api_process, "the API", tmp / "api.log")
             stack.push_async_callback(system.api.aclose)
             await _wait_for_api(api_process, url, tmp / "api.log")
             yield system

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -23,7 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import ApiKeyRow, utcnow
 
 PREFIX = "dw_"
-ROLES = ("integration", "agent", "admin")
+
+
+class Role(StrEnum):
+    """Who may do what: the one list of roles (the API, the key store and the CLI use it)."""
+
+    integration = "integration"
+    agent = "agent"
+    admin = "admin"
+
+
+ROLES = tuple(role.value for role in Role)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _KEY = re.compile(r"^dw_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32})$")
 LAST_USE_EVERY = timedelta(minutes=1)
