@@ -259,7 +259,7 @@ async def fake_workers(
         task_queue=task_queue,
         workflows=[InvoiceJourney, InstalmentPlan],
         activities=[fakes.deliver_message, fakes.record_journey],
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(strict=True),
     )
     async with running([journeys, *delivery]):
         yield

@@ -146,3 +146,19 @@ def test_a_payment_fills_the_earliest_instalments_first() -> None:
     assert ledger.allocate(view, Decimal(150)) == [2, 3]
     assert all(i.status == InstalmentStatus.paid for i in view.instalments)
     assert view.outstanding == 0 and ledger.current(view) is None
+
+
+def test_workflows_import_nothing_from_the_database_the_api_or_the_providers() -> None:
+    """The worker passes `workflows/` through the sandbox whole: it must stay pure."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, workflows.journey, workflows.plan, workflows.sandbox;"
+        "banned = {'sqlalchemy', 'sendgrid', 'twilio', 'api', 'db', 'activities', 'httpx',"
+        " 'fastapi', 'settings'};"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in banned))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"

@@ -6,23 +6,20 @@ commands); each declares what it uses through this base, so the rooms stay small
 
 from __future__ import annotations
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from workflows.journey.ladder import Ladder
-    from workflows.journey.plans import PlanSupervisor
-    from workflows.journey.state import JourneyState
-    from workflows.models import (
-        ActionResult,
-        Invoice,
-        JourneyInput,
-        NextAction,
-        Outcome,
-        Snapshot,
-        Stage,
-    )
-    from workflows.policy import Channel, Policy, Tone
-    from workflows.recording import Published, Recorder
+from workflows.journey.ladder import Ladder
+from workflows.journey.plans import PlanSupervisor
+from workflows.journey.state import JourneyState
+from workflows.models import (
+    ActionResult,
+    Invoice,
+    JourneyInput,
+    NextAction,
+    Outcome,
+    Snapshot,
+    Stage,
+)
+from workflows.policy import Channel, Policy, Tone
+from workflows.recording import Published, Recorder
 
 
 class JourneyBase:

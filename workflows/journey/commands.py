@@ -7,27 +7,26 @@ from datetime import datetime
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows import schedule
-    from workflows.journey import validators as check
-    from workflows.journey.base import JourneyBase
-    from workflows.journey.state import DISPUTE, PAUSE, PLAN, PROMISE, Dispute, QueuedMessage
-    from workflows.models import (
-        ActionResult,
-        AgreeArrangement,
-        CancelArrangement,
-        Close,
-        DisputeOutcome,
-        OpenDispute,
-        Outcome,
-        Pause,
-        PlanOutcome,
-        PromiseToPay,
-        ResolveDispute,
-        Resume,
-    )
-    from workflows.plan import plan_workflow_id
-    from workflows.policy import Tone
+from workflows import schedule
+from workflows.journey import validators as check
+from workflows.journey.base import JourneyBase
+from workflows.journey.state import DISPUTE, PAUSE, PLAN, PROMISE, Dispute, QueuedMessage
+from workflows.models import (
+    ActionResult,
+    AgreeArrangement,
+    CancelArrangement,
+    Close,
+    DisputeOutcome,
+    OpenDispute,
+    Outcome,
+    Pause,
+    PlanOutcome,
+    PromiseToPay,
+    ResolveDispute,
+    Resume,
+)
+from workflows.plan import plan_workflow_id
+from workflows.policy import Tone
 
 
 class Commands(JourneyBase):

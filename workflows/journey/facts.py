@@ -7,19 +7,18 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows.common import ALL_CHANNELS, apply_contact_change, reachable_channels
-    from workflows.journey.base import JourneyBase
-    from workflows.journey.state import CALL, QueuedMessage
-    from workflows.models import (
-        ChannelOptedIn,
-        ChannelOptedOut,
-        ContactChanged,
-        MessageBounced,
-        Outcome,
-        PaymentReceived,
-        TaskCompleted,
-    )
+from workflows.common import ALL_CHANNELS, apply_contact_change, reachable_channels
+from workflows.journey.base import JourneyBase
+from workflows.journey.state import CALL, QueuedMessage
+from workflows.models import (
+    ChannelOptedIn,
+    ChannelOptedOut,
+    ContactChanged,
+    MessageBounced,
+    Outcome,
+    PaymentReceived,
+    TaskCompleted,
+)
 
 
 class Facts(JourneyBase):

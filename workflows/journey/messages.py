@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows.common import ALL_CHANNELS, reachable_channels
-    from workflows.journey.base import JourneyBase
-    from workflows.journey.state import PLAN, LastMessage, QueuedMessage
-    from workflows.messaging import send
-    from workflows.models import MessageRequest
-    from workflows.policy import Channel, Tone
+from workflows.common import ALL_CHANNELS, reachable_channels
+from workflows.journey.base import JourneyBase
+from workflows.journey.state import PLAN, LastMessage, QueuedMessage
+from workflows.messaging import send
+from workflows.models import MessageRequest
+from workflows.policy import Channel, Tone
 
 PATCH_WITHDRAW_SEND = "withdraw-send-on-hold"
 PATCH_FALLBACK = "fall-back-to-another-channel"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows.journey.base import JourneyBase
-    from workflows.models import ActionResult, NextAction, Outcome, PlanOutcome, Snapshot, Stage
+from workflows.journey.base import JourneyBase
+from workflows.models import ActionResult, NextAction, Outcome, PlanOutcome, Snapshot, Stage
 
 PATCH_UPDATE_RECORDS = "update-records-its-own-event"
 

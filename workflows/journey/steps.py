@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from workflows.journey.base import JourneyBase
-    from workflows.models import Outcome
-    from workflows.policy import Step, StepAction
+from workflows.journey.base import JourneyBase
+from workflows.models import Outcome
+from workflows.policy import Step, StepAction
 
 
 class Steps(JourneyBase):

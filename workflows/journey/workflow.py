@@ -14,36 +14,35 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows import schedule
-    from workflows.journey import holds
-    from workflows.journey.commands import Commands
-    from workflows.journey.facts import Facts
-    from workflows.journey.ladder import Ladder
-    from workflows.journey.messages import Messages
-    from workflows.journey.plans import PlanSupervisor
-    from workflows.journey.reporting import Reporting
-    from workflows.journey.state import (
-        CALL,
-        PAUSE,
-        PLAN,
-        JourneyState,
-    )
-    from workflows.journey.state import (
-        Ladder as LadderPosition,
-    )
-    from workflows.journey.steps import Steps
-    from workflows.models import (
-        AgreeArrangement,
-        JourneyInput,
-        JourneyStatus,
-        Outcome,
-        PlanInput,
-        PlanOutcome,
-        PlanResult,
-    )
-    from workflows.policy import Tone
-    from workflows.recording import Published, Recorder
+from workflows import schedule
+from workflows.journey import holds
+from workflows.journey.commands import Commands
+from workflows.journey.facts import Facts
+from workflows.journey.ladder import Ladder
+from workflows.journey.messages import Messages
+from workflows.journey.plans import PlanSupervisor
+from workflows.journey.reporting import Reporting
+from workflows.journey.state import (
+    CALL,
+    PAUSE,
+    PLAN,
+    JourneyState,
+)
+from workflows.journey.state import (
+    Ladder as LadderPosition,
+)
+from workflows.journey.steps import Steps
+from workflows.models import (
+    AgreeArrangement,
+    JourneyInput,
+    JourneyStatus,
+    Outcome,
+    PlanInput,
+    PlanOutcome,
+    PlanResult,
+)
+from workflows.policy import Tone
+from workflows.recording import Published, Recorder
 
 PATCH_SPREAD = "spread-sends-over-the-window"
 PATCH_LAST_EVENTS = "record-the-last-events"

@@ -16,39 +16,38 @@ from decimal import Decimal
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows import schedule
-    from workflows.common import (
-        ALL_CHANNELS,
-        apply_contact_change,
-        reachable_channels,
-    )
-    from workflows.messaging import send
-    from workflows.models import (
-        ChannelOptedIn,
-        ChannelOptedOut,
-        ContactChanged,
-        EndPlan,
-        InstalmentStatus,
-        InstalmentView,
-        MessageBounced,
-        MessageRequest,
-        NextAction,
-        PaymentReceived,
-        PlanHold,
-        PlanInput,
-        PlanMessage,
-        PlanOutcome,
-        PlanResult,
-        PlanState,
-        PlanView,
-        Snapshot,
-        Stage,
-    )
-    from workflows.plan import ledger
-    from workflows.plan.timing import instalment_due, reminder_at
-    from workflows.policy import Channel, Tone
-    from workflows.recording import Published, Recorder
+from workflows import schedule
+from workflows.common import (
+    ALL_CHANNELS,
+    apply_contact_change,
+    reachable_channels,
+)
+from workflows.messaging import send
+from workflows.models import (
+    ChannelOptedIn,
+    ChannelOptedOut,
+    ContactChanged,
+    EndPlan,
+    InstalmentStatus,
+    InstalmentView,
+    MessageBounced,
+    MessageRequest,
+    NextAction,
+    PaymentReceived,
+    PlanHold,
+    PlanInput,
+    PlanMessage,
+    PlanOutcome,
+    PlanResult,
+    PlanState,
+    PlanView,
+    Snapshot,
+    Stage,
+)
+from workflows.plan import ledger
+from workflows.plan.timing import instalment_due, reminder_at
+from workflows.policy import Channel, Tone
+from workflows.recording import Published, Recorder
 
 
 @workflow.defn(name="InstalmentPlan")
