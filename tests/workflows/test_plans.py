@@ -418,7 +418,7 @@ async def test_a_36_month_plan_continues_as_new_and_completes(
     # More than one run, none near the limits.
     runs = await run_lengths(journeys.env.client, plan.id)
     assert len(runs) >= 2, runs
-    assert max(runs) <= 1100, runs
+    assert max(runs) <= 600, runs
 
 
 async def test_contact_changes_during_a_plan_reach_the_plans_messages(

@@ -64,7 +64,7 @@ class PlanInput(BaseModel):
     instalments: list[Instalment]
     unreachable: list[Channel] = Field(default_factory=list)
     actor: str = "agent"
-    history_budget: int = 1000
+    history_budget: int = 500
     """Continue as new before a run's history reaches this many events (or when Temporal asks)."""
     state: PlanState | None = None
     """Set when the plan continues as new: where the previous run stopped."""
