@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import Problem
-from db.store import Store
+from db.store import InvoiceView, Store
 from settings import Settings
 from workflows.journey import (
     InvoiceJourney,
@@ -28,7 +28,7 @@ from workflows.journey import (
     start_search_attributes,
     workflow_id,
 )
-from workflows.models import ActionResult, Invoice, JourneyInput
+from workflows.models import ActionResult, Invoice, JourneyInput, Stage
 from workflows.policy import Policy
 
 # An update the worker has not answered by then gets a 503 rather than a hanging request.
@@ -86,6 +86,40 @@ async def exists(client: Client, invoice_id: str) -> bool:
             return False
         raise
     return True
+
+
+async def started_view(client: Client, invoice_id: str) -> InvoiceView | None:
+    """A journey Temporal has but the read model has not recorded yet (a burst of starts the
+    worker is still catching up on), as its start event tells it: scheduled, nothing paid.
+    None when Temporal has no such journey."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(invoice_id))
+    try:
+        async for event in handle.fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [started] = await client.data_converter.decode(payloads, [JourneyInput])
+            invoice, at = started.invoice, event.event_time.ToDatetime(tzinfo=UTC)
+            return InvoiceView(
+                invoice_id=invoice.invoice_id,
+                customer_id=invoice.customer.id,
+                stage=Stage.scheduled,
+                outcome=None,
+                amount=invoice.amount,
+                outstanding=invoice.amount,
+                currency=invoice.currency,
+                due_on=invoice.due_on,
+                next_action=None,
+                policy_name=started.policy.name,
+                policy_version=started.policy.version,
+                fingerprint=started.fingerprint,
+                invoice=invoice,
+                created_at=at,
+                updated_at=at,
+            )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return None
 
 
 async def currency_of(client: Client, store: Store, invoice_id: str) -> str:

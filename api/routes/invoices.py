@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Query, Response
@@ -43,7 +42,6 @@ from workflows.models import (
 from workflows.policy import Policy
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"], responses=COMMON_PROBLEMS)
-_RECORD_WAIT_STEPS = 30  # tenths of a second
 
 _PROBLEMS = problem_responses(
     {
@@ -96,23 +94,15 @@ def _plan_out(plan: PlanView) -> PlanOut:
 
 
 async def _known(store: Store, client: Client, invoice_id: str) -> InvoiceView:
-    """The invoice's row; a journey that exists but is not yet recorded gets a moment to be."""
+    """The invoice's row; a journey Temporal has but the worker has not recorded yet is read
+    from its start event, so an accepted journey is readable at once, even under a burst."""
     row = await run_in_threadpool(store.get_invoice, invoice_id)
     if row is not None:
         return row
-    if not await journeys.exists(client, invoice_id):
+    started = await journeys.started_view(client, invoice_id)
+    if started is None:
         raise journeys.unknown_invoice(invoice_id)
-    # Just started: the worker's first activity writes the row, normally within milliseconds.
-    for _ in range(_RECORD_WAIT_STEPS):
-        await asyncio.sleep(0.1)
-        row = await run_in_threadpool(store.get_invoice, invoice_id)
-        if row is not None:
-            return row
-    raise Problem(
-        503,
-        f"The journey of invoice {invoice_id} has started but is not recorded yet; "
-        "is the worker running? Try again in a moment.",
-    )
+    return started
 
 
 def _new_invoice_out(invoice: Invoice, policy: Policy, settings: Settings) -> InvoiceOut:

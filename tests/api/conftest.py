@@ -127,14 +127,8 @@ FAST_POLICY = {
 }  # fmt: skip
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def system(
-    dev_server_env: WorkflowEnvironment,
-    fake_providers: FakeProviders,
-    task_queue: str,
-    tmp_path: Path,
-) -> AsyncIterator[System]:
-    settings = Settings(
+def system_settings(tmp_path: Path, fake_providers: FakeProviders, task_queue: str) -> Settings:
+    return Settings(
         home=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'dunwell.db'}",
         api_keys=",".join(f"{role}:{key}" for role, key in KEYS.items()),
@@ -149,6 +143,16 @@ async def system(
         twilio_from="+3197010000000",
         twilio_base_url=fake_providers.base_url,
     )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def system(
+    dev_server_env: WorkflowEnvironment,
+    fake_providers: FakeProviders,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[System]:
+    settings = system_settings(tmp_path, fake_providers, task_queue)
     migrate(settings.database)
     store = Store(make_sessionmaker(make_engine(settings.database)))
     store.ensure_shipped_policies(SHIPPED_POLICIES)
