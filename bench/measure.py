@@ -162,14 +162,14 @@ async def _start_round(
 ) -> tuple[float, list[str], float]:
     """Start `count` journeys; the seconds until the last start was answered, their ids, and
     the seconds the worker needed after that to record them all (CPU is measured over both)."""
-    ids = [f"{prefix}-{i:05d}" for i in range(count)]
+    ids = [f"{system.run}-{prefix}-{i:05d}" for i in range(count)]
     if kind == "raw":
         prepared = prepare(ids)
         seconds = await pool(prepared, concurrency, lambda p: start_raw(system, policy, p))
     else:
         bodies = [invoice_body(invoice_id, i) for i, invoice_id in enumerate(ids)]
         seconds = await pool(bodies, concurrency, lambda b: start_api(system, b))
-    settle = await system.settled.wait(prefix, count)
+    settle = await system.settled.wait(f"{system.run}-{prefix}", count)
     return seconds, ids, settle
 
 
@@ -220,3 +220,42 @@ async def dispute_latency(
             raw.append(await dispute_raw(system, raw_ids[i]))
             api.append(await dispute_api(system, api_ids[i]))
     return api, raw
+
+
+# ---- a burst of starts -------------------------------------------------------------------------
+
+
+@dataclass
+class Burst:
+    journeys: int
+    posted_s: float
+    """From the first POST until the last was answered."""
+    readable_s: float
+    """From the first POST until every journey had answered its GET with 200."""
+    caught_up_s: float
+    """From the first POST until the worker had recorded every journey."""
+    unreadable: int
+    """GETs of accepted journeys that did not answer 200 (503s included)."""
+
+
+async def burst(system: System, count: int, concurrency: int) -> Burst:
+    """`count` journeys POSTed through the API as fast as `concurrency` clients go, each read
+    back with GET at once; then the time until the worker has recorded them all."""
+    prefix = f"{system.run}-burst"
+    bodies = [invoice_body(f"{prefix}-{i:05d}", i) for i in range(count)]
+    headers = system.headers("integration")
+    unreadable = 0
+    last_read = 0.0
+    began = time.perf_counter()
+
+    async def one(body: dict[str, Any]) -> None:
+        nonlocal unreadable, last_read
+        await start_api(system, body)
+        read = await system.api.get(f"/v1/invoices/{body['invoice_id']}", headers=headers)
+        if read.status_code != 200:
+            unreadable += 1
+        last_read = max(last_read, time.perf_counter())
+
+    posted = await pool(bodies, concurrency, one)
+    await system.settled.wait(prefix, count, within=3600)
+    return Burst(count, posted, last_read - began, time.perf_counter() - began, unreadable)

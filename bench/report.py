@@ -1,4 +1,4 @@
-"""Figures as one human-readable line each, with `TARGET MISSED` beside those that miss."""
+"""Figures as one human-readable line each; those with a target end in `met` or `MISSED`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import statistics
 import sys
 from collections.abc import Sequence
 
-MISSED = "TARGET MISSED"
+MISSED = "MISSED"
+MET = "met"
 
 
 def note(message: str) -> None:
@@ -16,8 +17,9 @@ def note(message: str) -> None:
 
 
 def figure(line: str, *, met: bool | None = None) -> None:
-    """Print one figure; `met=False` marks it as missing its target."""
-    print(f"{line}  {MISSED}" if met is False else line, flush=True)
+    """Print one figure; a figure with a target ends in `met` or `MISSED`."""
+    mark = "" if met is None else f"  {MET if met else MISSED}"
+    print(line + mark, flush=True)
 
 
 def percentile(samples: Sequence[float], p: float) -> float:

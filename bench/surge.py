@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 import fake_providers as fake
@@ -61,10 +63,18 @@ class Surge:
     pipeline_per_s: float
     plain_per_s: float
     seconds: float
+    bare_per_s: float = 0.0
+    """The bare timer -> activity pipeline (`bench.bare`) on the same server: the yardstick."""
+    call_s: float = 0.0
+    """One call to the fake provider (mean, one at a time): what the bare activity sleeps."""
 
     @property
     def ratio(self) -> float:
         return self.pipeline_per_s / self.plain_per_s
+
+    @property
+    def bare_ratio(self) -> float:
+        return self.pipeline_per_s / self.bare_per_s
 
 
 def _sender(provider: FakeProviders) -> SendGridSender:
@@ -89,6 +99,15 @@ def plain_loop(provider: FakeProviders, n: int) -> float:
     return n / (time.perf_counter() - began)
 
 
+def call_seconds(provider: FakeProviders, n: int = 50) -> float:
+    """One SDK call to the fake, on average, one at a time."""
+    sender = _sender(provider)
+    began = time.perf_counter()
+    for i in range(n):
+        sender.send(Channel.email, f"one{i}@surge.example", MESSAGE, f"o{i}")
+    return (time.perf_counter() - began) / n
+
+
 async def measure_surge(n: int) -> Surge:
     keys = new_key("surge")
     keyring = Keyring.parse(keys)
@@ -97,6 +116,7 @@ async def measure_surge(n: int) -> Surge:
             f"surge: a plain loop of {n} SendGrid SDK calls to the fake, {ACTIVITY_THREADS} threads"
         )
         plain = await asyncio.to_thread(plain_loop, provider, n)
+        call = await asyncio.to_thread(call_seconds, provider)
         provider.clear()
 
         database = f"sqlite:///{Path(tmp) / 'dunwell.db'}"
@@ -125,10 +145,56 @@ async def measure_surge(n: int) -> Surge:
         log = Path(tmp) / "worker.log"
         worker = await _spawn([sys.executable, "-m", "cli", "worker"], child_env, log)
         try:
-            return await _pipeline(env, provider, queue, n, plain)
+            try:
+                surge = await _pipeline(env, provider, queue, n, plain)
+            finally:
+                await _stop(worker, "the surge worker", log)
+            surge.call_s = call
+            surge.bare_per_s = await _bare(env, n, call, Path(tmp))
+            return surge
         finally:
-            await _stop(worker, "the surge worker", log)
             await env.shutdown()
+
+
+async def _bare(env: WorkflowEnvironment, n: int, call: float, tmp: Path) -> float:
+    """The same surge through `bench.bare`: reminders per second from the due moment."""
+    from bench.bare_workflow import BareReminder
+
+    queue = f"bare-{uuid.uuid4().hex[:8]}"
+    child_env = {
+        **os.environ,
+        "BARE_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "BARE_TASK_QUEUE": queue,
+    }
+    log = tmp / "bare.log"
+    worker = await _spawn([sys.executable, "-m", "bench.bare"], child_env, log)
+    try:
+        due = datetime.now(UTC) + timedelta(seconds=max(20.0, n / 40))
+        note(f"surge: {n} bare timer -> activity workflows ({call * 1000:.1f} ms each), due "
+             f"at {due:%H:%M:%S} UTC")  # fmt: skip
+        semaphore = asyncio.Semaphore(32)
+
+        client = await Client.connect(env.client.service_client.config.target_host)
+
+        async def start(i: int) -> WorkflowHandle[Any, float]:
+            async with semaphore:
+                return await client.start_workflow(
+                    BareReminder.run,
+                    args=[due.timestamp(), call],
+                    id=f"{queue}-{i}",
+                    task_queue=queue,
+                )
+
+        async def finished(handle: WorkflowHandle[Any, float]) -> float:
+            async with semaphore:
+                return float(await handle.result())
+
+        handles = await asyncio.gather(*(start(i) for i in range(n)))
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        ends = await asyncio.gather(*(finished(h) for h in handles))
+        return n / (max(ends) - due.timestamp())
+    finally:
+        await _stop(worker, "the bare worker", log)
 
 
 async def _pipeline(

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -134,6 +134,19 @@ class System:
     settled: Settled
     tmp: Path
     cpu: CpuMeter
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    """Prefix of this run's invoice ids: a shared database may hold earlier runs' rows."""
+    worker_pid: int = 0
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of the worker process (this process when the worker runs inline)."""
+        status = Path(f"/proc/{self.worker_pid or os.getpid()}/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+        return kib / 1024
+
+    @property
+    def database_kind(self) -> str:
+        return self.settings.database.split(":", 1)[0].split("+", 1)[0]
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
@@ -199,7 +212,8 @@ async def running_system(
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         keys = new_key("bench")  # every payload encrypted, as in production
         keyring = Keyring.parse(keys)
-        database = f"sqlite:///{tmp / 'dunwell.db'}"
+        # The read model: SQLite in the run's directory, or DUNWELL_DATABASE_URL (PostgreSQL).
+        database = os.environ.get("DUNWELL_DATABASE_URL") or f"sqlite:///{tmp / 'dunwell.db'}"
         migrate(database)
         engine = make_engine(database)
         store = Store(make_sessionmaker(engine))
@@ -285,6 +299,7 @@ async def running_system(
                 settled=Settled(engine),
                 tmp=tmp,
                 cpu=CpuMeter(api_process.pid, worker_pid, child_pids("temporal")),
+                worker_pid=worker_pid,
             )
 
             stack.push_async_callback(_stop, api_process, "the API", tmp / "api.log")

@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -36,6 +37,16 @@ LOOKAHEAD_DAYS = 400
 _DAY = timedelta(days=1)
 
 
+@lru_cache(maxsize=512)
+def time_zone(tz: str) -> ZoneInfo:
+    """The time zone `tz` from the `tzdata` package (pinned in pyproject.toml and uv.lock), never
+    the machine's own database: every worker computes the same step times, whatever its system
+    has, so a journey replays the same on any of them. Upgrading `tzdata` is a deliberate change
+    (README, "Upgrading time zones and holidays")."""
+    with resources.files("tzdata.zoneinfo").joinpath(*tz.split("/")).open("rb") as data:
+        return ZoneInfo.from_file(data, key=tz)
+
+
 def utc(moment: datetime) -> datetime:
     """The same instant in UTC; a naive datetime is taken to be UTC already."""
     return _utc(moment)
@@ -43,7 +54,7 @@ def utc(moment: datetime) -> datetime:
 
 def local_date(moment: datetime, tz: str) -> date:
     """The debtor's calendar day at `moment`."""
-    return _utc(moment).astimezone(ZoneInfo(tz)).date()
+    return _utc(moment).astimezone(time_zone(tz)).date()
 
 
 def _utc(moment: datetime) -> datetime:
@@ -128,7 +139,7 @@ def due_moment(
     if due_at is not None:
         return _utc(due_at)
     start = window.start if window is not None else DEFAULT_START
-    return _local_instant(due_on, start, ZoneInfo(tz))
+    return _local_instant(due_on, start, time_zone(tz))
 
 
 def next_open(
@@ -142,7 +153,7 @@ def next_open(
     moment = _utc(moment)
     if window is None:
         return moment
-    zone = ZoneInfo(tz)
+    zone = time_zone(tz)
     day = moment.astimezone(zone).date()
     if _is_open_day(day, window, country):
         start = _local_instant(day, window.start, zone)
@@ -176,7 +187,7 @@ def step_time(
     spent paused) are elapsed time. A step that lands on the window's opening moves `spread`
     later (the invoice's `spread_offset`; at most half the window).
     """
-    zone = ZoneInfo(tz)
+    zone = time_zone(tz)
     # Whole days, rounded towards zero: -PT30S is no days and -30 seconds.
     days = offset // _DAY if offset >= timedelta(0) else -(-offset // _DAY)
     wall = _utc(due).astimezone(zone).replace(tzinfo=None) + timedelta(days=days)
@@ -220,5 +231,5 @@ def catch_up(times: Sequence[datetime], start: int, now: datetime) -> int:
 
 def describe_wait(at: datetime, tz: str, what: str) -> str:
     """One line for a Temporal UI timer: `wait until 2026-12-23 09:00 Europe/Amsterdam for x`."""
-    local = _utc(at).astimezone(ZoneInfo(tz))
+    local = _utc(at).astimezone(time_zone(tz))
     return f"wait until {local:%Y-%m-%d %H:%M} {tz} for {what}"

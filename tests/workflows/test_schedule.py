@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -359,3 +361,36 @@ def test_spread_never_takes_more_than_half_the_window() -> None:
 def test_negative_spread_is_refused() -> None:
     with pytest.raises(ValueError, match="spread must not be negative"):
         SendWindow(spread=timedelta(minutes=-5))
+
+
+def test_step_times_ignore_the_machines_own_time_zone_database(tmp_path: Path) -> None:
+    """A worker whose system tz database differs computes the same moments (replay-safe)."""
+    import zoneinfo
+
+    from workflows import schedule
+
+    # A "system" database where Amsterdam is UTC: the schedule must not read it.
+    fake = tmp_path / "Europe"
+    fake.mkdir()
+    utc_file = resources.files("tzdata.zoneinfo").joinpath("UTC").read_bytes()
+    (fake / "Amsterdam").write_bytes(utc_file)
+    schedule.time_zone.cache_clear()
+    zoneinfo.reset_tzpath(to=[str(tmp_path)])
+    try:
+        assert zoneinfo.ZoneInfo.no_cache("Europe/Amsterdam").utcoffset(None) == timedelta(0)
+        moment = schedule.due_moment(date(2026, 12, 22), None, "Europe/Amsterdam", None)
+        assert moment == datetime(2026, 12, 22, 8, 0, tzinfo=UTC)  # 09:00 CET
+    finally:
+        zoneinfo.reset_tzpath()
+        schedule.time_zone.cache_clear()
+
+
+def test_the_calendar_packages_are_pinned_to_what_is_installed() -> None:
+    """Step times depend on tzdata and holidays: an upgrade is a deliberate, reviewed change."""
+    import tomllib
+    from importlib.metadata import version
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    pins = dict(d.split("==") for d in pyproject["project"]["dependencies"] if "==" in d)
+    assert pins.get("tzdata") == version("tzdata")
+    assert pins.get("holidays") == version("holidays")
