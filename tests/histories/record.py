@@ -24,17 +24,21 @@ from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
     ChannelOptedIn,
+    Customer,
     DisputeOutcome,
     Instalment,
+    Invoice,
     MessageBounced,
     OpenDispute,
     Pause,
     PaymentReceived,
+    PlanInput,
     PromiseToPay,
     ResolveDispute,
     Resume,
 )
-from workflows.policy import Channel
+from workflows.plan import InstalmentPlan
+from workflows.policy import STANDARD_POLICY, Channel
 
 HERE = Path(__file__).parent
 
@@ -148,6 +152,78 @@ async def _message_queued_while_paused(journeys: Journeys) -> WorkflowHandle[Any
     return handle
 
 
+async def _plan_continued_as_new(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """A plan on its own (started as the journey starts it, with a small history budget) that
+    continues as new twice, with a bounce after the first continue-as-new."""
+    fakes = journeys.fakes
+    now = await journeys.env.get_current_time()
+    day = await _local_today(journeys)
+    invoice_id = f"{journeys.task_queue}-plan-can"
+    invoice = Invoice(
+        invoice_id=invoice_id,
+        amount=Decimal("600.00"),
+        currency="EUR",
+        issued_on=now.date(),
+        due_on=now.date(),
+        payment_url=f"https://pay.example.com/{invoice_id}",
+        customer=Customer(
+            id="C-17",
+            name="Bakkerij de Vries",
+            email="ap@devries.example",
+            phone="+31612345678",
+            locale="nl",
+            timezone="Europe/Amsterdam",
+            country="NL",
+        ),
+    )
+    plan_input = PlanInput(
+        invoice=invoice,
+        number=1,
+        policy=STANDARD_POLICY,
+        instalments=[
+            Instalment(due_on=day + timedelta(days=10 + 30 * n), amount=Decimal("100.00"))
+            for n in range(6)
+        ],
+        history_budget=60,
+    )
+    handle = await journeys.env.client.start_workflow(
+        InstalmentPlan.run,
+        plan_input,
+        id=f"invoice-{invoice_id}-plan-1",
+        task_queue=journeys.task_queue,
+    )
+    for n in range(1, 7):
+        await journeys.until(lambda n=n: fakes.templates.count("instalment_reminder") >= n)  # type: ignore[misc]
+        if n == 2:
+            sent = fakes.sent[-1]
+            await handle.signal(
+                InstalmentPlan.message_bounced,
+                MessageBounced(
+                    message_key=f"{sent.request.key_prefix}:email", channel=Channel.email
+                ),
+            )
+        await handle.signal(
+            InstalmentPlan.payment_received,
+            PaymentReceived(amount=Decimal("100.00"), reference=f"B-{n}"),
+        )
+    await handle.result()
+    return handle
+
+
+async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
+    """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
+    runs, run_id = [], None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.append(history)
+        run_id = history.events[
+            0
+        ].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            break
+    return {f"{name}_run{n}": h for n, h in enumerate(reversed(runs), start=1)}
+
+
 SCENARIOS = {
     "standard_ladder": _standard_ladder,
     "dispute_adjusted_then_paid": _dispute_then_paid,
@@ -155,6 +231,7 @@ SCENARIOS = {
     "plan_defaulted": _plan_defaulted,
     "bounced_then_paid": _bounced_then_paid,
     "message_queued_while_paused": _message_queued_while_paused,
+    "plan_continued_as_new": _plan_continued_as_new,
 }
 
 
@@ -180,6 +257,8 @@ async def main(suffix: str, names: list[str]) -> None:
                 if name == "plan_defaulted":
                     plan = env.client.get_workflow_handle(f"{handle.id}-plan-1")
                     histories[f"{name}_plan"] = await plan.fetch_history()
+                if name == "plan_continued_as_new":
+                    histories = await _every_run(env.client, handle.id, name)
             for stem, history in histories.items():
                 path = HERE / f"{stem}_{suffix}.json"
                 if path.exists():

@@ -20,13 +20,17 @@ from workflows.models import (
     AgreeArrangement,
     Close,
     ContactChanged,
+    Customer,
     DisputeOutcome,
     Instalment,
+    Invoice,
+    MessageBounced,
     MessageRequest,
     OpenDispute,
     Outcome,
     Pause,
     PaymentReceived,
+    PlanInput,
     PlanOutcome,
     PlanResult,
     RecordRequest,
@@ -34,6 +38,8 @@ from workflows.models import (
     Resume,
     Stage,
 )
+from workflows.plan import InstalmentPlan
+from workflows.policy import STANDARD_POLICY, Channel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -282,3 +288,53 @@ async def test_an_adjusted_amount_must_fit_the_currency(
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidAmount"
     assert "EUR" in str(cause)
     assert (await handle.query(InvoiceJourney.status)).outstanding == Decimal("1250.00")
+
+
+async def test_a_plan_resends_a_bounced_message_sent_before_it_continued_as_new(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """The plan's state crosses continue-as-new whole: a bounce of its latest message, sent by
+    an earlier run, still has it sent again on another channel."""
+    day = await today(journeys)
+    amount = Decimal("1250.00")
+    invoice = f"{journeys.task_queue}-alone"  # the plan runs on its own, with a tiny budget
+    plan_input = PlanInput(
+        invoice=Invoice(
+            invoice_id=invoice,
+            amount=amount,
+            currency="EUR",
+            issued_on=day,
+            due_on=day,
+            payment_url="https://pay.example.com/alone",
+            customer=Customer(
+                id="C-17",
+                name="De Vries",
+                email="ap@devries.example",
+                phone="+31612345678",
+                timezone="Europe/Amsterdam",
+                country="NL",
+            ),
+        ),
+        number=1,
+        policy=STANDARD_POLICY,
+        instalments=[Instalment(due_on=day + timedelta(days=20), amount=amount)],
+        history_budget=20,
+    )
+    plan_id = f"invoice-{invoice}-plan-1"
+    handle = await journeys.env.client.start_workflow(
+        InstalmentPlan.run, plan_input, id=plan_id, task_queue=journeys.task_queue
+    )
+    journeys.started.append(handle)  # ended by the fixture, whatever happens here
+    await journeys.until(lambda: "instalment_reminder" in fakes.templates)
+    await journeys.sleep(timedelta(hours=2))
+    assert len(await run_lengths(journeys.env.client, plan_id)) >= 2  # it continued as new
+    reminder = fakes.sent[-1]
+    assert reminder.template == "instalment_reminder" and reminder.channels == [Channel.email]
+    await handle.signal(
+        InstalmentPlan.message_bounced,
+        MessageBounced(message_key=f"{reminder.request.key_prefix}:email", channel=Channel.email),
+    )
+    await journeys.until(
+        lambda: fakes.templates.count("instalment_reminder") == 2, step=timedelta(hours=1)
+    )
+    assert fakes.sent[-1].channels == [Channel.sms]
