@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 import fake_providers as fake
@@ -169,4 +173,23 @@ async def system(
                     "/v1/policies/fast", json=FAST_POLICY, headers=system.headers("admin")
                 )
                 assert response.status_code == 200, response.text
-                yield system
+                try:
+                    yield system
+                finally:
+                    await end_journeys(dev_server_env.client, task_queue)
+
+
+async def end_journeys(client: Client, task_queue: str) -> None:
+    """Terminate what a test left running on its queue, so a dev server shared by the whole
+    session (and a rerun) does not keep sending its reminders. A plan ends with its journey."""
+    query = f'TaskQueue="{task_queue}" AND ExecutionStatus="Running"'
+    async for execution in client.list_workflows(query):
+        if execution.parent_id is None:
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            with contextlib.suppress(RPCError):  # it closed meanwhile
+                await handle.terminate("the test is over")
+
+
+def new_id() -> str:
+    """An invoice id no other test (nor an earlier run on the same server) uses."""
+    return f"INV-{uuid.uuid4().hex[:10]}"

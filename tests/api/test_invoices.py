@@ -12,17 +12,13 @@ from temporalio.service import RPCError
 
 from activities.channels import build_senders
 from api.app import create_app
-from tests.api.conftest import System, invoice_body
+from tests.api.conftest import System, invoice_body, new_id
 from worker import build_workers, running
 from workflows.journey import workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PROBLEM = "application/problem+json"
-
-
-def new_id() -> str:
-    return f"INV-{uuid.uuid4().hex[:10]}"
 
 
 def body_link(invoice_id: str) -> str:
@@ -266,15 +262,16 @@ async def test_policies_are_versioned_and_validated(system: System) -> None:
 
 
 async def test_the_invoice_list_filters_by_outcome_and_days_overdue(system: System) -> None:
-    for invoice_id in ("LST-1", "LST-2"):
+    written, open_ = new_id(), new_id()
+    for invoice_id in (written, open_):
         response = await system.post("/v1/invoices", invoice_body(invoice_id), "integration")
         assert response.status_code == 201, response.text
         await system.until(invoice_id, lambda v: v["stage"] == "reminding")
-    await system.post("/v1/invoices/LST-1/write-off", {"reason": "debtor bankrupt"})
+    await system.post(f"/v1/invoices/{written}/write-off", {"reason": "debtor bankrupt"})
     written_off = (await system.get("/v1/invoices?outcome=written_off")).json()["items"]
-    assert [i["invoice_id"] for i in written_off] == ["LST-1"]
+    assert [i["invoice_id"] for i in written_off] == [written]
     overdue = (await system.get("/v1/invoices?overdue_days=0")).json()["items"]
-    assert [i["invoice_id"] for i in overdue] == ["LST-2"]  # due today, still open
+    assert [i["invoice_id"] for i in overdue] == [open_]  # due today, still open
     assert (await system.get("/v1/invoices?overdue_days=1")).json()["items"] == []
     assert (await system.get("/v1/invoices?overdue_days=-1")).status_code == 422
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from db.keys import KeyStore
-from tests.api.conftest import System, invoice_body
+from tests.api.conftest import System, invoice_body, new_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -18,20 +18,21 @@ def bearer(key: str) -> dict[str, str]:
 
 async def test_a_database_key_acts_under_its_name_until_it_is_revoked(system: System) -> None:
     keys = KeyStore(system.store.sessions)
+    invoice_id = new_id()
     _, integration = keys.create("billing-system", "integration")
     view, agent = keys.create("anna.de.vries", "agent")
     assert view.last_used_at is None
 
     started = await system.api.post(
-        "/v1/invoices", json=invoice_body("KEY-1"), headers=bearer(integration)
+        "/v1/invoices", json=invoice_body(invoice_id), headers=bearer(integration)
     )
     assert started.status_code == 201, started.text
-    await system.until("KEY-1", lambda v: v["stage"] == "reminding")
+    await system.until(invoice_id, lambda v: v["stage"] == "reminding")
     paused = await system.api.post(
-        "/v1/invoices/KEY-1/pause", json={"reason": "on the phone"}, headers=bearer(agent)
+        f"/v1/invoices/{invoice_id}/pause", json={"reason": "on the phone"}, headers=bearer(agent)
     )
     assert paused.status_code == 200, paused.text
-    timeline = (await system.invoice("KEY-1"))["timeline"]
+    timeline = (await system.invoice(invoice_id))["timeline"]
     assert {e["actor"] for e in timeline if e["kind"] == "paused"} == {"anna.de.vries"}
     assert {e["actor"] for e in timeline if e["kind"] == "journey_started"} == {"billing-system"}
     assert {k.name: k.last_used_at is not None for k in keys.list()} == {
@@ -42,10 +43,12 @@ async def test_a_database_key_acts_under_its_name_until_it_is_revoked(system: Sy
     wrong_role = await system.api.put("/v1/policies/fast", json={}, headers=bearer(agent))
     assert wrong_role.status_code == 403
     forged = agent[:-4] + ("AAAA" if not agent.endswith("AAAA") else "BBBB")
-    assert (await system.api.get("/v1/invoices/KEY-1", headers=bearer(forged))).status_code == 401
+    assert (
+        await system.api.get(f"/v1/invoices/{invoice_id}", headers=bearer(forged))
+    ).status_code == 401
 
     keys.revoke("anna.de.vries")
-    refused = await system.api.get("/v1/invoices/KEY-1", headers=bearer(agent))
+    refused = await system.api.get(f"/v1/invoices/{invoice_id}", headers=bearer(agent))
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "revoked" in refused.json()["detail"]

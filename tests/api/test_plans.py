@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 
-from tests.api.conftest import System, invoice_body
+from tests.api.conftest import System, invoice_body, new_id
 from tests.conftest import SUGGEST_CONTINUE_AS_NEW_AT
+from tests.runs import run_lengths
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -26,8 +27,9 @@ def later(days: int) -> str:
 
 
 async def test_promise_validation_answers_422_naming_the_problem(system: System) -> None:
-    await started(system, "PRM-1")
-    path = "/v1/invoices/PRM-1/promises"
+    invoice_id = new_id()
+    await started(system, invoice_id)
+    path = f"/v1/invoices/{invoice_id}/promises"
 
     past = await system.post(path, {"promised_on": later(-2)})
     assert past.status_code == 422, past.text
@@ -46,7 +48,7 @@ async def test_promise_validation_answers_422_naming_the_problem(system: System)
     ok = await system.post(path, {"promised_on": later(5), "amount": "500.00"})
     assert ok.status_code == 200, ok.text
     assert ok.json()["stage"] == "promised"
-    view = await system.invoice("PRM-1")
+    view = await system.invoice(invoice_id)
     assert view["stage"] == "promised"
     assert (
         next(e for e in view["timeline"] if e["kind"] == "promise")["detail"]["amount"] == "500.00"
@@ -54,8 +56,9 @@ async def test_promise_validation_answers_422_naming_the_problem(system: System)
 
 
 async def test_arrangement_validation_answers_422_naming_the_problem(system: System) -> None:
-    await started(system, "PLN-1")
-    path = "/v1/invoices/PLN-1/arrangements"
+    invoice_id = new_id()
+    await started(system, invoice_id)
+    path = f"/v1/invoices/{invoice_id}/arrangements"
 
     def plan(*pairs: tuple[int, str]) -> dict[str, Any]:
         return {"instalments": [{"due_on": later(d), "amount": a} for d, a in pairs]}
@@ -78,26 +81,28 @@ async def test_arrangement_validation_answers_422_naming_the_problem(system: Sys
     empty = await system.post(path, {"instalments": []})
     assert empty.status_code == 422
 
-    assert (await system.invoice("PLN-1"))["plan"] is None
+    assert (await system.invoice(invoice_id))["plan"] is None
 
 
 async def test_a_closed_journey_refuses_promises_and_plans_with_409(system: System) -> None:
-    await started(system, "PLN-2")
-    cancelled = await system.post("/v1/invoices/PLN-2/cancel", {"reason": "credit note"})
+    invoice_id = new_id()
+    await started(system, invoice_id)
+    cancelled = await system.post(f"/v1/invoices/{invoice_id}/cancel", {"reason": "credit note"})
     assert cancelled.status_code == 200, cancelled.text
 
-    promise = await system.post("/v1/invoices/PLN-2/promises", {"promised_on": later(3)})
+    promise = await system.post(f"/v1/invoices/{invoice_id}/promises", {"promised_on": later(3)})
     assert promise.status_code == 409, promise.text
     assert "closed" in promise.json()["detail"]
     plan = await system.post(
-        "/v1/invoices/PLN-2/arrangements",
+        f"/v1/invoices/{invoice_id}/arrangements",
         {"instalments": [{"due_on": later(10), "amount": "1250.00"}]},
     )
     assert plan.status_code == 409 and "closed" in plan.json()["detail"]
 
 
 async def test_an_agreed_plan_shows_in_the_invoice_view_and_in_temporal(system: System) -> None:
-    await started(system, "PLN-3")
+    invoice_id = new_id()
+    await started(system, invoice_id)
     body = {
         "instalments": [
             {"due_on": later(20), "amount": "400.00"},
@@ -105,16 +110,18 @@ async def test_an_agreed_plan_shows_in_the_invoice_view_and_in_temporal(system: 
             {"due_on": later(80), "amount": "450.00"},
         ]
     }
-    agreed = await system.post("/v1/invoices/PLN-3/arrangements", body)
+    agreed = await system.post(f"/v1/invoices/{invoice_id}/arrangements", body)
     assert agreed.status_code == 200, agreed.text
     assert agreed.json()["stage"] == "arrangement"
 
     paid = await system.post(
-        "/v1/invoices/PLN-3/payments", {"amount": "500.00", "reference": "B-1"}, "integration"
+        f"/v1/invoices/{invoice_id}/payments",
+        {"amount": "500.00", "reference": "B-1"},
+        "integration",
     )
     assert paid.status_code == 200 and paid.json()["outstanding"] == "750.00"
     view = await system.until(
-        "PLN-3", lambda v: v["plan"] is not None and v["plan"]["paid"] == "500.00"
+        invoice_id, lambda v: v["plan"] is not None and v["plan"]["paid"] == "500.00"
     )
     plan = view["plan"]
     assert view["stage"] == "arrangement" and view["outstanding"] == "750.00"
@@ -124,15 +131,17 @@ async def test_an_agreed_plan_shows_in_the_invoice_view_and_in_temporal(system: 
         (later(50), "400.00", "100.00", "open"),
         (later(80), "450.00", "0.00", "open"),
     ]
-    await system.until("PLN-3", lambda v: "instalment_paid" in _templates(system, "PLN-3"))
+    await system.until(invoice_id, lambda v: "instalment_paid" in _templates(system, invoice_id))
 
     # The plan is its own workflow beside the journey, with its summary, in the Temporal UI.
     described = await system.env.client.get_workflow_handle(plan["workflow_id"]).describe()
-    assert plan["workflow_id"] == "invoice-PLN-3-plan-1"
-    assert described.parent_id == "invoice-PLN-3"
-    assert await described.static_summary() == "PLN-3 · plan 1 · 3 instalments · EUR 1250.00"
-    found = [w.id async for w in system.env.client.list_workflows('CustomerId="C-PLN-3"')]
-    assert sorted(found) == ["invoice-PLN-3", "invoice-PLN-3-plan-1"]
+    assert plan["workflow_id"] == f"invoice-{invoice_id}-plan-1"
+    assert described.parent_id == f"invoice-{invoice_id}"
+    assert (
+        await described.static_summary() == f"{invoice_id} · plan 1 · 3 instalments · EUR 1250.00"
+    )
+    found = [w.id async for w in system.env.client.list_workflows(f'CustomerId="C-{invoice_id}"')]
+    assert sorted(found) == [f"invoice-{invoice_id}", f"invoice-{invoice_id}-plan-1"]
 
 
 def _templates(system: System, invoice_id: str) -> list[str]:
@@ -140,45 +149,38 @@ def _templates(system: System, invoice_id: str) -> list[str]:
 
 
 async def test_a_long_plan_continues_as_new_when_temporal_suggests_it(system: System) -> None:
-    await started(system, "PLN-4")
+    invoice_id = new_id()
+    await started(system, invoice_id)
     start = datetime.now().astimezone() + timedelta(days=10)
     instalments = [
         {"due_at": (start + timedelta(days=30 * n)).isoformat(), "amount": "100.00"}
         for n in range(12)
     ]
     instalments[-1]["amount"] = "150.00"
-    agreed = await system.post("/v1/invoices/PLN-4/arrangements", {"instalments": instalments})
+    agreed = await system.post(
+        f"/v1/invoices/{invoice_id}/arrangements", {"instalments": instalments}
+    )
     assert agreed.status_code == 200, agreed.text
     for number, instalment in enumerate(instalments, start=1):
         payment = {"amount": instalment["amount"], "reference": f"B-{number}"}
-        response = await system.post("/v1/invoices/PLN-4/payments", payment, "integration")
+        response = await system.post(f"/v1/invoices/{invoice_id}/payments", payment, "integration")
         assert response.status_code == 200, response.text
         await system.until(
-            "PLN-4",
+            invoice_id,
             lambda v, n=number: (
                 v["plan"] is not None  # type: ignore[misc]
                 and sum(i["status"] == "paid" for i in v["plan"]["instalments"]) >= n
             ),
         )
-    view = await system.until("PLN-4", lambda v: v["stage"] == "paid")
+    view = await system.until(invoice_id, lambda v: v["stage"] == "paid")
     assert view["plan"]["status"] == "completed"
 
     client = system.env.client
-    runs, run_id = [], None
-    while True:
-        history = await client.get_workflow_handle(
-            "invoice-PLN-4-plan-1", run_id=run_id
-        ).fetch_history()
-        runs.append(len(history.events))
-        run_id = history.events[
-            0
-        ].workflow_execution_started_event_attributes.continued_execution_run_id
-        if not run_id:
-            break
+    runs = await run_lengths(client, f"invoice-{invoice_id}-plan-1")
     assert len(runs) >= 3, runs
     # Each run continues as new soon after Temporal suggests it: the payments that reached it
     # meanwhile are handled first (payments now answer once applied, so they come in closer
     # together; one run reached 103 events against the suggestion at 60). Bounded all the same.
     assert max(runs) <= SUGGEST_CONTINUE_AS_NEW_AT * 2, runs
-    last = await client.get_workflow_handle("invoice-PLN-4-plan-1").describe()
+    last = await client.get_workflow_handle(f"invoice-{invoice_id}-plan-1").describe()
     assert last.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED

@@ -18,15 +18,11 @@ from twilio.request_validator import RequestValidator
 
 import fake_providers as fake
 from api.app import create_app
-from tests.api.conftest import PUBLIC_URL, SENDGRID_WEBHOOK_KEY, System, invoice_body
+from tests.api.conftest import PUBLIC_URL, SENDGRID_WEBHOOK_KEY, System, invoice_body, new_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PROBLEM = "application/problem+json"
-
-
-def new_id() -> str:
-    return f"INV-{uuid.uuid4().hex[:10]}"
 
 
 def phone() -> str:

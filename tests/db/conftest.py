@@ -2,29 +2,24 @@
 
 PostgreSQL tests create `dunwell_test_<random>` through the server named by
 `DUNWELL_TEST_POSTGRES_URL` (default: the local server's `test` database) and drop it afterwards,
-so runs never see each other's rows. They are skipped, with the reason shown, when no server
-answers.
+so runs never see each other's rows (`tests.postgres`: skipped when no server answers, failed
+under `CI=true`).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Base
-from db.session import make_engine, make_sessionmaker, migrate, normalize_url
+from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
+from tests.postgres import postgres_database
 
-POSTGRES_URL = os.environ.get(
-    "DUNWELL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 CLOCK_START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
@@ -36,21 +31,8 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'dunwell.db'}"
         return
-    admin_url = normalize_url(POSTGRES_URL)
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"dunwell_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at {admin_url.render_as_string()} is not reachable: {error}")
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

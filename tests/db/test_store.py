@@ -6,11 +6,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from db.session import make_engine, make_sessionmaker
 from db.store import Claim, OptOut, Store
 from workflows.models import (
     Customer,
@@ -587,8 +589,23 @@ def test_list_tasks_filters(store: Store) -> None:
     assert (call.customer_id, call.detail, call.status) == ("C-17", {"n": 1}, "open")
 
 
-def test_ping(store: Store) -> None:
+def test_ping_answers_on_a_live_database_and_raises_on_a_dead_one(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
     store.ping()
+    url = sa.make_url(database_url)
+    # A directory is no SQLite file; nothing listens on port 1.
+    dead_url = (
+        url.set(database=str(tmp_path))
+        if url.get_backend_name() == "sqlite"
+        else url.set(host="127.0.0.1", port=1)
+    )
+    dead = make_engine(dead_url)
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            Store(make_sessionmaker(dead)).ping()
+    finally:
+        dead.dispose()
 
 
 # ---- instalment plans --------------------------------------------------------------------------

@@ -32,11 +32,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import fake_providers as fake
-from db.session import make_engine, make_sessionmaker, migrate, normalize_url
+from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
 from fake_providers import FakeProviders
-from tests.db.conftest import POSTGRES_URL
 from tests.keys import TEST_KEYS
+from tests.postgres import postgres_database
 from workflows.journey import InvoiceJourney, journey_summary, start_search_attributes, workflow_id
 from workflows.models import Customer, Invoice, JourneyInput
 from workflows.policy import Channel, Policy, Step, Tone
@@ -294,18 +294,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         migrate(url)
         yield url
         return
-    admin = sa.create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    name = f"dunwell_fault_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = normalize_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with postgres_database("dunwell_fault") as url:
         migrate(url)
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -19,6 +19,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from tests.conftest import _binary
+from tests.runs import every_run
 from tests.workflows.conftest import FakeActivities, Journeys, fake_workers
 from workflows.journey import InvoiceJourney
 from workflows.models import (
@@ -212,15 +213,7 @@ async def _plan_continued_as_new(journeys: Journeys) -> WorkflowHandle[Any, Any]
 
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
-    runs, run_id = [], None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        runs.append(history)
-        run_id = history.events[
-            0
-        ].workflow_execution_started_event_attributes.continued_execution_run_id
-        if not run_id:
-            break
+    runs = await every_run(client, workflow_id)
     return {f"{name}_run{n}": h for n, h in enumerate(reversed(runs), start=1)}
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -18,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.runs import run_lengths as run_lengths
 from worker import running
 from workflows.common import ALL_CHANNELS, reachable_channels
 from workflows.journey import (
@@ -36,6 +38,7 @@ from workflows.models import (
     JourneyInput,
     MessageRequest,
     MessageResult,
+    PaymentReceived,
     RecordRequest,
     TimelineEvent,
 )
@@ -230,23 +233,6 @@ class Journeys:
                     pass  # already closed, or never started
 
 
-async def run_lengths(client: Client, workflow_id: str) -> list[int]:
-    """The history length of each run of a workflow that continued as new, latest first.
-
-    Follows `continued_execution_run_id` back from the latest run (`describe()` of such a
-    workflow fails on the time-skipping server).
-    """
-    runs: list[int] = []
-    run_id: str | None = None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        runs.append(len(history.events))
-        started = history.events[0].workflow_execution_started_event_attributes
-        run_id = started.continued_execution_run_id
-        if not run_id:
-            return runs
-
-
 @asynccontextmanager
 async def fake_workers(
     client: Client, task_queue: str, fakes: FakeActivities
@@ -281,3 +267,14 @@ async def journeys(
 @pytest.fixture
 def fakes(journeys: Journeys) -> FakeActivities:
     return journeys.fakes
+
+
+def pay(amount: str, reference: str) -> PaymentReceived:
+    """The payment signal for `amount` (a decimal string) with the bank's `reference`."""
+    return PaymentReceived(amount=Decimal(amount), reference=reference)
+
+
+async def today(journeys: Journeys) -> date:
+    """The test server's date in Amsterdam, where the test debtors live."""
+    now = await journeys.env.get_current_time()
+    return now.astimezone(ZoneInfo("Europe/Amsterdam")).date()

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from tests.workflows.conftest import FakeActivities, Journeys, run_lengths
+from tests.workflows.conftest import FakeActivities, Journeys, pay, run_lengths, today
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
@@ -23,7 +23,6 @@ from workflows.models import (
     MessageBounced,
     OpenDispute,
     Outcome,
-    PaymentReceived,
     PlanOutcome,
     PlanResult,
     PromiseToPay,
@@ -35,14 +34,6 @@ from workflows.policy import Channel
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-
-
-def pay(amount: str, reference: str) -> PaymentReceived:
-    return PaymentReceived(amount=Decimal(amount), reference=reference)
-
-
-async def today(journeys: Journeys) -> date:
-    return (await journeys.env.get_current_time()).astimezone(AMSTERDAM).date()
 
 
 async def refusal(call: Any) -> ApplicationError:

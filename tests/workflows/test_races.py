@@ -5,16 +5,15 @@ new. Each of these failed (or lost something) before the engine issue closed it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from tests.workflows.conftest import FakeActivities, Journeys, run_lengths
+from tests.workflows.conftest import FakeActivities, Journeys, pay, run_lengths, today
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
@@ -29,7 +28,6 @@ from workflows.models import (
     OpenDispute,
     Outcome,
     Pause,
-    PaymentReceived,
     PlanInput,
     PlanOutcome,
     PlanResult,
@@ -42,15 +40,6 @@ from workflows.plan import InstalmentPlan
 from workflows.policy import STANDARD_POLICY, Channel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-def pay(amount: str, reference: str) -> PaymentReceived:
-    return PaymentReceived(amount=Decimal(amount), reference=reference)
-
-
-async def today(journeys: Journeys) -> date:
-    now = await journeys.env.get_current_time()
-    return now.astimezone(ZoneInfo("Europe/Amsterdam")).date()
 
 
 async def two_instalments(journeys: Journeys) -> AgreeArrangement:
