@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from temporalio.service import RPCError
 
 from activities.channels import build_senders
 from api.app import create_app
-from tests.api.conftest import System, invoice_body, new_id
+from tests.api.conftest import FAST_POLICY, System, invoice_body, new_id
 from worker import build_workers, running
 from workflows.journey import workflow_id
 
@@ -259,6 +260,47 @@ async def test_policies_are_versioned_and_validated(system: System) -> None:
         "/v1/policies/standard", json=broken, headers=system.headers("admin")
     )
     assert refused.status_code == 422 and "nope" in refused.json()["detail"]
+
+
+async def test_editing_a_policy_leaves_running_journeys_on_the_version_they_started_with(
+    system: System,
+) -> None:
+    name = f"edit-{uuid.uuid4().hex[:8]}"
+    steps: list[dict[str, Any]] = [
+        {"name": "overdue_1", "offset": "PT0S", "tone": "friendly", "channels": ["email"],
+         "template": "overdue_1"},
+        {"name": "overdue_2", "offset": "PT4S", "tone": "neutral", "channels": ["email"],
+         "template": "overdue_2"},
+        {"name": "hand_over", "offset": "PT2H", "action": "hand_over"},
+    ]  # fmt: skip
+    policy = {**FAST_POLICY, "name": name, "steps": steps}
+    put = await system.api.put(f"/v1/policies/{name}", json=policy, headers=system.headers("admin"))
+    assert put.status_code == 200 and put.json()["version"] == 1, put.text
+    running = new_id()
+    body = invoice_body(running, policy=name, due_in=0)
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    await system.until(running, lambda v: v["stage"] == "reminding")
+
+    steps[1] = {**steps[1], "offset": "PT1H"}  # the second reminder an hour later from now on
+    put = await system.api.put(f"/v1/policies/{name}", json=policy, headers=system.headers("admin"))
+    assert put.status_code == 200 and put.json()["version"] == 2, put.text
+    later = new_id()
+    body = invoice_body(later, policy=name, due_in=0)
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+
+    # The running journey keeps its ladder: overdue_2 four seconds after the due moment.
+    view = await system.until(running, lambda v: any(
+        e["kind"] == "message" and e["detail"]["template"] == "overdue_2"
+        for e in v["timeline"]))  # fmt: skip
+    assert view["policy_version"] == 1 and view["next_action"]["step"] == "hand_over"
+    # The journey started after the edit follows version 2: overdue_2 an hour after the due moment.
+    view = await system.until(later, lambda v: v["stage"] == "reminding")
+    assert view["policy_version"] == 2 and view["next_action"]["step"] == "overdue_2"
+    wait = datetime.fromisoformat(view["next_action"]["at"]) - datetime.now().astimezone()
+    assert wait > timedelta(minutes=50), wait
+    assert "overdue_2" not in [
+        e["detail"].get("template") for e in view["timeline"] if e["kind"] == "message"
+    ]
 
 
 async def test_the_invoice_list_filters_by_outcome_and_days_overdue(system: System) -> None:

@@ -17,6 +17,7 @@ from workflows.models import (
     ChannelOptedIn,
     ChannelOptedOut,
     Close,
+    ContactChanged,
     DisputeOutcome,
     MessageBounced,
     OpenDispute,
@@ -205,7 +206,7 @@ async def test_refused_commands_leave_the_journey_as_it_was(
     await handle.execute_update(InvoiceJourney.cancel, Close(reason="credit note"))
     assert (await handle.result()).outcome == Outcome.cancelled
     # The time-skipping server words it "update … not found", the real one "already completed".
-    with pytest.raises(RPCError, match="(not found|already completed)") as closed:
+    with pytest.raises(RPCError, match=r"(not found|already completed)") as closed:
         await handle.execute_update(InvoiceJourney.pause, Pause(reason="late"))
     assert closed.value.status == RPCStatusCode.NOT_FOUND
 
@@ -326,6 +327,27 @@ async def test_bounce_reported_later_resends_the_latest_message_once_elsewhere(
     # Later email steps go to the phone: overdue_1 is an email step.
     await journeys.until(lambda: len(fakes.sent) == 3)
     assert (fakes.sent[2].template, fakes.sent[2].channels) == ("overdue_1", [Channel.sms])
+
+
+async def test_a_new_email_address_makes_email_usable_again_after_a_bounce(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    bounce = MessageBounced(message_key=f"{handle.id}:before_due:email", channel=Channel.email)
+    await handle.signal(InvoiceJourney.message_bounced, bounce)
+    await journeys.until(lambda: len(fakes.sent) == 2, step=timedelta(minutes=10))
+    assert fakes.sent[1].channels == [Channel.sms]  # the bounced address is not tried again
+
+    # What `PUT /v1/invoices/{id}/contact` signals: the debtor gave a working address.
+    await handle.signal(
+        InvoiceJourney.contact_changed, ContactChanged(email="ap@new.example", actor="agent")
+    )
+    await journeys.until(lambda: len(fakes.sent) == 3)
+    overdue_1 = fakes.sent[2]
+    assert (overdue_1.template, overdue_1.channels) == ("overdue_1", [Channel.email])
+    assert overdue_1.request.invoice.customer.email == "ap@new.example"
+    assert "contact_changed" in fakes.kinds()
 
 
 async def test_bounce_with_no_other_contact_asks_an_agent(
