@@ -13,6 +13,7 @@ import threading
 import time
 
 import hypothesis
+import hypothesis.strategies as st
 import pytest
 import schemathesis
 import uvicorn
@@ -26,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from tests.api.conftest import KEYS, System
+from tests.api.conftest import KEYS, System, invoice_body, new_id
 from tests.keys import TEST_KEYS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -83,9 +84,12 @@ class _Api:
         self.thread.join(timeout=30)
 
 
-def _fuzz(api: _Api) -> list[str]:
+ROLES = ("admin", "agent", "integration", None)
+"""Each request as one of these (None: no key at all), so the 401 and 403 answers are fuzzed too."""
+
+
+def _fuzz(api: _Api, invoices: list[str]) -> list[str]:
     schema = schemathesis.openapi.from_dict(api.app.openapi())
-    headers = {"Authorization": f"Bearer {KEYS['admin']}"}
     failures: list[str] = []
 
     for result in schema.get_all_operations():
@@ -97,10 +101,19 @@ def _fuzz(api: _Api) -> list[str]:
             derandomize=True,  # the same requests on every run: CI is repeatable
             deadline=None,
             database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
+            # A real API on a real worker answers in milliseconds, not microseconds.
+            suppress_health_check=[hypothesis.HealthCheck.too_slow],
         )
-        @hypothesis.given(case=operation.as_strategy())
-        def check(case: schemathesis.Case) -> None:
+        @hypothesis.given(
+            case=operation.as_strategy(),
+            role=st.sampled_from(ROLES),
+            existing=st.sampled_from([None, *invoices]),
+        )
+        def check(case: schemathesis.Case, role: str | None, existing: str | None) -> None:
+            # Half the time an invoice that exists, so requests reach its journey.
+            if existing is not None and "invoice_id" in (case.path_parameters or {}):
+                case.path_parameters = {**(case.path_parameters or {}), "invoice_id": existing}
+            headers = {"Authorization": f"Bearer {KEYS[role]}"} if role else {}
             case.call_and_validate(base_url=api.url, headers=headers, checks=CHECKS)
 
         try:
@@ -113,9 +126,14 @@ def _fuzz(api: _Api) -> list[str]:
 async def test_generated_requests_get_no_server_error_and_only_documented_answers(
     system: System,
 ) -> None:
+    invoices = [new_id(), new_id()]
+    for invoice_id in invoices:
+        started = await system.post("/v1/invoices", invoice_body(invoice_id), "integration")
+        assert started.status_code == 201, started.text
+
     def run() -> list[str]:
         with _Api(system) as api:
-            return _fuzz(api)
+            return _fuzz(api, invoices)
 
     failures = await asyncio.to_thread(run)
     assert failures == [], "\n\n".join(failures)

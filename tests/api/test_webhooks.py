@@ -206,7 +206,9 @@ async def test_stop_ends_texting_that_number_and_start_brings_it_back(system: Sy
     number = phone()
     first, second = new_id(), new_id()
     for invoice_id in (first, second):  # two invoices of one debtor: STOP covers both
-        body = invoice_body(invoice_id, phone=number, due_in=3)
+        # overdue_1 (email) 20 s from now, overdue_2 (email and SMS) 2 s later: the STOP below
+        # has 20 s to reach both journeys, and the test checks that it did.
+        body = invoice_body(invoice_id, phone=number, due_in=20)
         assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
         await system.until(invoice_id, lambda v: "journey_started" in kinds(v))
 
@@ -231,6 +233,8 @@ async def test_stop_ends_texting_that_number_and_start_brings_it_back(system: Sy
         sent = [(e["detail"]["channel"], e["detail"]["status"]) for e in view["timeline"]
                 if e["kind"] == "message" and e["detail"]["template"] == "overdue_2"]  # fmt: skip
         assert sent == [("email", "sent")]
+        order = [e["kind"] for e in view["timeline"] if e["kind"] in ("opted_out", "message")]
+        assert order[0] == "opted_out", f"the STOP came after the reminders: {order}"
     assert [m for m in system.providers.received if m["to"] == number] == []
 
     # A new journey of the same debtor starts with the opt-out already in force.
