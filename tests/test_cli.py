@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.environ import without_dunwell_settings
 
 ROOT = Path(__file__).parent.parent
 
 
 def test_the_keys_command_shows_a_key_once_and_revokes_it(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")}
-    env["DUNWELL_HOME"] = str(tmp_path)  # SQLite in there
+    env = without_dunwell_settings(DUNWELL_HOME=str(tmp_path))  # SQLite in there
 
     def dunwell(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -45,8 +45,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def test_encryption_key_is_made_on_request_and_required_to_start(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")}
-    env["DUNWELL_HOME"] = str(tmp_path)
+    env = without_dunwell_settings(DUNWELL_HOME=str(tmp_path))
     made = _run(["encryption-key"], env)
     assert made.returncode == 0, made.stderr
     key_id, _, key = made.stdout.strip().partition(":")

@@ -9,7 +9,6 @@ per message: an email by its key, a text by its recipient and body.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import socket
@@ -36,6 +35,7 @@ import fake_providers as fake
 from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
 from fake_providers import FakeProviders
+from tests.environ import without_dunwell_settings
 from tests.keys import TEST_KEYS
 from tests.postgres import postgres_database
 from workflows.journey import InvoiceJourney, journey_summary, start_search_attributes, workflow_id
@@ -106,7 +106,7 @@ class Harness:
 
     def env(self) -> dict[str, str]:
         return {
-            **{k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")},
+            **without_dunwell_settings(),
             "DUNWELL_HOME": str(self.tmp),
             "DUNWELL_DATABASE_URL": self.database,
             "DUNWELL_TEMPORAL_ADDRESS": self.temporal_target,
