@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from workflows.models import (
     TaskCompleted,
 )
 from workflows.policy import Channel
+from workflows.schedule import spread_offset
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -266,6 +267,26 @@ async def test_late_start_sends_one_catch_up_message(
     assert fakes.templates == ["overdue_3"]
     skipped = next(e for e in fakes.events if e.kind == "steps_skipped")
     assert skipped.detail["steps"] == ["before_due", "overdue_1", "overdue_2"]
+
+
+async def test_a_step_due_on_christmas_goes_on_the_next_working_day_at_the_invoices_minute(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    now = await journeys.env.get_current_time()
+    year = now.year if (now.month, now.day) < (12, 20) else now.year + 1
+    due_at = datetime(year, 12, 24, 9, 0, tzinfo=AMSTERDAM)  # overdue_1 (+1 day): Christmas
+    handle = await journeys.start(due_in=due_at - now)
+    await journeys.until(lambda: len(fakes.sent) == 2, step=timedelta(hours=2))
+
+    # The next day that is no weekend and neither Christmas day (both are public holidays in NL).
+    day = date(year, 12, 25)
+    while day.weekday() >= 5 or (day.month, day.day) in ((12, 25), (12, 26)):
+        day += timedelta(days=1)
+    minute = spread_offset(handle.id.removeprefix("invoice-"), timedelta(hours=1))
+    opening = datetime(day.year, day.month, day.day, 9, 0, tzinfo=AMSTERDAM)
+    assert fakes.sent[1].template == "overdue_1"
+    assert abs(fakes.sent[1].at - (opening + minute)) < timedelta(seconds=1)
+    assert timedelta(0) < minute < timedelta(hours=1)  # spread over the window's first hour
 
 
 async def test_unreachable_debtor_becomes_a_task_not_a_silent_failure(
