@@ -80,7 +80,8 @@ async def test_with_the_database_down_every_route_answers_503_problem_json(
             assert "database" in answer.json()["detail"]
         ready = await http.get("/readyz")
         assert ready.status_code == 503 and "database" in ready.json()["detail"]
-        assert (await http.get("/healthz")).status_code == 200
+        alive = await http.get("/healthz")  # liveness: the process answers, whatever is down
+        assert alive.status_code == 200 and alive.json() == {"status": "ok"}
 
 
 async def test_with_temporal_down_the_api_answers_503_problem_json(system: System) -> None:

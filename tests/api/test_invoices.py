@@ -304,17 +304,30 @@ async def test_editing_a_policy_leaves_running_journeys_on_the_version_they_star
 
 
 async def test_the_invoice_list_filters_by_outcome_and_days_overdue(system: System) -> None:
+    # Due ten days ago, on a ladder whose first step is weeks away: days overdue are far from any
+    # boundary, so the test holds at midnight too.
+    name = f"list-{uuid.uuid4().hex[:8]}"
+    steps = [
+        {"name": "overdue_1", "offset": "P30D", "tone": "friendly", "channels": ["email"],
+         "template": "overdue_1"},
+        {"name": "hand_over", "offset": "P60D", "action": "hand_over"},
+    ]  # fmt: skip
+    policy = {**FAST_POLICY, "name": name, "steps": steps}
+    put = await system.api.put(f"/v1/policies/{name}", json=policy, headers=system.headers("admin"))
+    assert put.status_code == 200, put.text
     written, open_ = new_id(), new_id()
     for invoice_id in (written, open_):
-        response = await system.post("/v1/invoices", invoice_body(invoice_id), "integration")
+        body = invoice_body(invoice_id, policy=name, due_in=-10 * 86400)
+        response = await system.post("/v1/invoices", body, "integration")
         assert response.status_code == 201, response.text
-        await system.until(invoice_id, lambda v: v["stage"] == "reminding")
+        await system.until(invoice_id, lambda v: "journey_started" in kinds(v))
     await system.post(f"/v1/invoices/{written}/write-off", {"reason": "debtor bankrupt"})
     written_off = (await system.get("/v1/invoices?outcome=written_off")).json()["items"]
     assert [i["invoice_id"] for i in written_off] == [written]
-    overdue = (await system.get("/v1/invoices?overdue_days=0")).json()["items"]
-    assert [i["invoice_id"] for i in overdue] == [open_]  # due today, still open
-    assert (await system.get("/v1/invoices?overdue_days=1")).json()["items"] == []
+    for days in (0, 5):
+        overdue = (await system.get(f"/v1/invoices?overdue_days={days}")).json()["items"]
+        assert [i["invoice_id"] for i in overdue] == [open_]  # ten days overdue, still open
+    assert (await system.get("/v1/invoices?overdue_days=15")).json()["items"] == []
     assert (await system.get("/v1/invoices?overdue_days=-1")).status_code == 422
 
 
