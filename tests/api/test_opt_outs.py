@@ -12,11 +12,10 @@ import pytest
 
 import fake_providers as fake
 from api.app import create_app
-from tests.api.conftest import System, invoice_body
+from tests.api.conftest import System, invoice_body, new_id
 from tests.api.test_webhooks import (
     kinds,
     messages,
-    new_id,
     phone,
     sendgrid_request,
     twilio_request,

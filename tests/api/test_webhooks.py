@@ -18,7 +18,14 @@ from twilio.request_validator import RequestValidator
 
 import fake_providers as fake
 from api.app import create_app
-from tests.api.conftest import PUBLIC_URL, SENDGRID_WEBHOOK_KEY, System, invoice_body, new_id
+from tests.api.conftest import (
+    FAST_POLICY,
+    PUBLIC_URL,
+    SENDGRID_WEBHOOK_KEY,
+    System,
+    invoice_body,
+    new_id,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -70,8 +77,21 @@ async def test_a_bounced_email_reaches_the_timeline_and_the_reminder_goes_by_sms
     system: System,
 ) -> None:
     invoice_id, number = new_id(), phone()
-    # The demo ladder: before_due (email) now, the next step only 40 s later.
-    body = invoice_body(invoice_id, phone=number, due_in=30, policy="demo")
+    # An email now and the next step an hour later: nothing else goes while the bounce is handled.
+    name = f"bounce-{uuid.uuid4().hex[:8]}"
+    steps = [
+        {"name": "before_due", "offset": "PT0S", "tone": "friendly", "channels": ["email"],
+         "template": "reminder_before_due"},
+        {"name": "overdue_1", "offset": "PT1H", "tone": "neutral", "channels": ["email"],
+         "template": "overdue_1"},
+    ]  # fmt: skip
+    put = await system.api.put(
+        f"/v1/policies/{name}",
+        json={**FAST_POLICY, "name": name, "steps": steps},
+        headers=system.headers("admin"),
+    )
+    assert put.status_code == 200, put.text
+    body = invoice_body(invoice_id, phone=number, due_in=0, policy=name)
     assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
     await system.until(invoice_id, lambda v: any(
         e["kind"] == "message" and e["detail"]["status"] == "sent"
