@@ -72,14 +72,17 @@ _DELIVERY_RANKS = {status: _delivery_rank(status) for status in _DELIVERY_ORDER 
 def _insert_ignore(session: Session, entity: type[Any], values: dict[str, Any], key: str) -> bool:
     """Insert unless a row with the same unique `key` exists; True when a row was inserted."""
     dialect = session.get_bind().dialect.name
+    # On the Core table, not the ORM class: the same SQL without the ORM's bulk-insert machinery,
+    # which was a good part of a journey start's cost on the worker.
+    table = entity.__table__
     if dialect == "postgresql":
-        query: Any = postgresql.insert(entity).on_conflict_do_nothing(index_elements=[key])
+        query: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
     elif dialect == "sqlite":
-        query = sqlite.insert(entity).on_conflict_do_nothing(index_elements=[key])
+        query = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
     else:
         raise NotImplementedError(f"the store supports PostgreSQL and SQLite, not {dialect}")
     # RETURNING answers a row only when one was inserted; rowcount is not reliable here.
-    inserted = session.execute(query.values(values).returning(getattr(entity, key)))
+    inserted = session.execute(query.values(values).returning(table.c[key]))
     return inserted.first() is not None
 
 

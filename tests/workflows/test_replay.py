@@ -40,7 +40,7 @@ async def test_stored_history_replays(path: Path) -> None:
     replayer = Replayer(
         workflows=[InvoiceJourney, InstalmentPlan],
         data_converter=TEST_CONVERTER,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(strict=True),
     )
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(_workflow_id(path.stem, text), text)

@@ -149,7 +149,7 @@ def test_a_payment_fills_the_earliest_instalments_first() -> None:
 
 
 def test_workflows_import_nothing_from_the_database_the_api_or_the_providers() -> None:
-    """The worker passes `workflows/` through the sandbox whole: it must stay pure."""
+    """The worker runs `workflows/` unsandboxed: it must stay pure."""
     import subprocess
     import sys
 
