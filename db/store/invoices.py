@@ -210,6 +210,8 @@ class InvoiceStore(PolicyStore):
             ),
             "updated_at": self._clock(),
         }
+        if snapshot.customer_phone is not None:  # changed through PUT /contact, maybe
+            values["customer_phone"] = snapshot.customer_phone
         # One conditional UPDATE, so the check and the write cannot be split by another writer.
         # On the Core table: no ORM session to synchronise, the same SQL for less work.
         invoices = cast(sa.Table, InvoiceRow.__table__)

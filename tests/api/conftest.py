@@ -40,6 +40,8 @@ KEYS = {
     "admin": "admin-secret-0123456789abcdef",
 }
 CODEC_TOKEN = "test-codec-token"
+PROBLEM = "application/problem+json"
+"""The content type of every error answer (RFC 9457)."""
 PUBLIC_URL = "https://collections.example.com"
 # The key pair SendGrid signs its event webhook with; we are given the public half.
 SENDGRID_WEBHOOK_KEY = ec.generate_private_key(ec.SECP256R1())

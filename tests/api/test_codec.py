@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import CODEC_TOKEN, System, invoice_body
+from tests.api.conftest import CODEC_TOKEN, PROBLEM, System, invoice_body
 from workflows.journey import workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-PROBLEM = "application/problem+json"
 NAME = "Zonnebloem Bakkerij de Vries"
 EMAIL = "debiteuren@zonnebloem.example"
 PHONE = "+31687654321"

@@ -14,12 +14,10 @@ from api.app import create_app
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
 from settings import Settings
-from tests.api.conftest import System, invoice_body
+from tests.api.conftest import PROBLEM, System, invoice_body
 from tests.keys import TEST_CONVERTER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-PROBLEM = "application/problem+json"
 
 
 def free_port() -> int:

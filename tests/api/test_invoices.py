@@ -13,13 +13,11 @@ from temporalio.service import RPCError
 
 from activities.channels import build_senders
 from api.app import create_app
-from tests.api.conftest import FAST_POLICY, System, invoice_body, new_id
+from tests.api.conftest import FAST_POLICY, PROBLEM, System, invoice_body, new_id
 from worker import build_workers, running
 from workflows.journey import workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-PROBLEM = "application/problem+json"
 
 
 def body_link(invoice_id: str) -> str:

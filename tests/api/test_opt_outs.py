@@ -139,3 +139,28 @@ async def test_a_twilio_undelivered_to_an_unknown_handset_is_a_bounce_a_passing_
         assert paused.status_code == 200, paused.text
         view = await system.invoice(invoice_id)
         assert "paused" in kinds(view) and "message_bounced" not in kinds(view)
+
+
+async def test_a_contact_change_reaches_the_journey_and_a_stop_from_the_new_number_finds_it(
+    system: System,
+) -> None:
+    invoice_id, number = new_id(), phone()
+    body = invoice_body(invoice_id, due_in=3600)  # nothing due for an hour
+    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
+    path = f"/v1/invoices/{invoice_id}/contact"
+    agent = system.headers("agent")
+
+    empty = await system.api.put(path, json={}, headers=agent)
+    assert empty.status_code == 422 and "at least one of email" in empty.json()["detail"]
+    changed = await system.api.put(
+        path, json={"email": "ap@new.example", "phone": number}, headers=agent
+    )
+    assert changed.status_code == 202, changed.text
+    view = await system.until(invoice_id, lambda v: "contact_changed" in kinds(v))
+    change = next(e for e in view["timeline"] if e["kind"] == "contact_changed")
+    assert change["detail"]["fields"] == ["email", "phone"]
+    assert change["actor"].startswith("agent")  # the agent key that made the change
+
+    await reply(system, number, "STOP")  # the new number's STOP finds this journey
+    view = await system.until(invoice_id, lambda v: "opted_out" in kinds(v))
+    assert system.store.opted_out(number, "sms")

@@ -20,6 +20,7 @@ import fake_providers as fake
 from api.app import create_app
 from tests.api.conftest import (
     FAST_POLICY,
+    PROBLEM,
     PUBLIC_URL,
     SENDGRID_WEBHOOK_KEY,
     System,
@@ -28,8 +29,6 @@ from tests.api.conftest import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-PROBLEM = "application/problem+json"
 
 
 def phone() -> str:

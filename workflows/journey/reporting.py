@@ -76,6 +76,7 @@ class Reporting(JourneyBase):
             outcome=self._s.outcome,
             outstanding=self._s.outstanding,
             next_action=self._next_action(),
+            customer_phone=self._s.customer.phone,
         )
 
     def _result(self, detail: str = "") -> ActionResult:

@@ -40,6 +40,9 @@ class Snapshot(BaseModel):
     next_action: NextAction | None = None
     plan: PlanView | None = None
     """Written by the instalment plan; journeys leave it out."""
+    customer_phone: str | None = None
+    """The debtor's phone as the journey knows it, so a STOP from a number changed mid-journey
+    finds the journey; plans leave it out."""
 
 
 class RecordRequest(BaseModel):
