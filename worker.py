@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -99,6 +100,9 @@ async def run_worker(settings: Settings | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        # What is loaded by now (modules, the SDK, the templates) lives as long as the process:
+        # out of the collector's sight, each full collection only walks the journeys' objects.
+        gc.freeze()
         async with running(workers):
             log.info("worker polling %s on %s", settings.task_queue, settings.temporal_target)
             await stop.wait()

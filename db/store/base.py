@@ -72,18 +72,30 @@ _DELIVERY_RANKS = {status: _delivery_rank(status) for status in _DELIVERY_ORDER 
 def _insert_ignore(session: Session, entity: type[Any], values: dict[str, Any], key: str) -> bool:
     """Insert unless a row with the same unique `key` exists; True when a row was inserted."""
     dialect = session.get_bind().dialect.name
-    # On the Core table, not the ORM class: the same SQL without the ORM's bulk-insert machinery,
-    # which was a good part of a journey start's cost on the worker.
-    table = entity.__table__
+    query = _insert_ignore_statement(dialect, entity.__table__, key)
+    # The values as parameters of one prepared statement: SQLAlchemy compiles it once, instead of
+    # building (and hashing) a new statement around every row's values.
+    # RETURNING answers a row only when one was inserted; rowcount is not reliable here.
+    return session.execute(query, values).first() is not None
+
+
+_INSERT_IGNORE: dict[tuple[str, str, str], Any] = {}
+
+
+def _insert_ignore_statement(dialect: str, table: sa.Table, key: str) -> Any:
+    found = _INSERT_IGNORE.get((dialect, table.name, key))
+    if found is not None:
+        return found
     if dialect == "postgresql":
         query: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
     elif dialect == "sqlite":
         query = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
     else:
         raise NotImplementedError(f"the store supports PostgreSQL and SQLite, not {dialect}")
-    # RETURNING answers a row only when one was inserted; rowcount is not reliable here.
-    inserted = session.execute(query.values(values).returning(table.c[key]))
-    return inserted.first() is not None
+    # On the Core table, not the ORM class: the same SQL without the ORM's bulk-insert machinery.
+    query = query.returning(table.c[key])
+    _INSERT_IGNORE[(dialect, table.name, key)] = query
+    return query
 
 
 def _policy(row: PolicyRow) -> Policy:

@@ -22,6 +22,7 @@ class Ladder:
 
     def __init__(self, invoice: Invoice, policy: Policy) -> None:
         self.invoice, self.policy, self.steps = invoice, policy, list(policy.steps)
+        self._step_times: dict[tuple[object, ...], datetime] = {}
 
     def due_moment(self, tz: str) -> datetime:
         return schedule.due_moment(
@@ -30,10 +31,16 @@ class Ladder:
 
     def step_at(self, state: JourneyState, index: int) -> datetime:
         customer = state.customer
+        # A pure function of these: kept, as the snapshot, the query and the search attributes
+        # ask for the same step many times per task.
+        key = (index, state.holds.shift, state.ladder.spread, customer.timezone, customer.country)
+        found = self._step_times.get(key)
+        if found is not None:
+            return found
         # The holiday tables look up (unused) translations through `locale`, which the sandbox
         # forbids; the dates themselves are pure data, so the call is deterministic.
         with workflow.unsafe.sandbox_unrestricted():
-            return schedule.step_time(
+            at = schedule.step_time(
                 self.due_moment(customer.timezone),
                 self.steps[index].offset,
                 state.holds.shift,
@@ -42,6 +49,10 @@ class Ladder:
                 customer.country,
                 state.ladder.spread,
             )
+        if len(self._step_times) > 64:  # a journey paused and resumed many times
+            self._step_times.clear()
+        self._step_times[key] = at
+        return at
 
     def catch_up(self, state: JourneyState, now: datetime) -> list[str]:
         """Send at most one catch-up message: skip every overdue step but the latest.
