@@ -76,6 +76,14 @@ class System:
         body: dict[str, Any] = response.json()
         return body
 
+    async def put_policy(self, name: str, steps: list[dict[str, Any]]) -> int:
+        """Put a policy made for one test (the `fast` one's settings with `steps`); its version."""
+        body = {**FAST_POLICY, "name": name, "steps": steps}
+        put = await self.api.put(f"/v1/policies/{name}", json=body, headers=self.headers("admin"))
+        assert put.status_code == 200, put.text
+        version: int = put.json()["version"]
+        return version
+
     async def until(
         self, invoice_id: str, condition: Callable[[dict[str, Any]], bool], within: float = 30
     ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from activities.channels import build_senders
 from api.app import create_app
-from tests.api.conftest import FAST_POLICY, PROBLEM, System, invoice_body, new_id
+from tests.api.conftest import PROBLEM, System, invoice_body, new_id
 from worker import build_workers, running
 from workflows.journey import workflow_id
 
@@ -271,17 +271,14 @@ async def test_editing_a_policy_leaves_running_journeys_on_the_version_they_star
          "template": "overdue_2"},
         {"name": "hand_over", "offset": "PT2H", "action": "hand_over"},
     ]  # fmt: skip
-    policy = {**FAST_POLICY, "name": name, "steps": steps}
-    put = await system.api.put(f"/v1/policies/{name}", json=policy, headers=system.headers("admin"))
-    assert put.status_code == 200 and put.json()["version"] == 1, put.text
+    assert await system.put_policy(name, steps) == 1
     running = new_id()
     body = invoice_body(running, policy=name, due_in=0)
     assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
     await system.until(running, lambda v: v["stage"] == "reminding")
 
     steps[1] = {**steps[1], "offset": "PT1H"}  # the second reminder an hour later from now on
-    put = await system.api.put(f"/v1/policies/{name}", json=policy, headers=system.headers("admin"))
-    assert put.status_code == 200 and put.json()["version"] == 2, put.text
+    assert await system.put_policy(name, steps) == 2
     later = new_id()
     body = invoice_body(later, policy=name, due_in=0)
     assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
@@ -305,14 +302,12 @@ async def test_the_invoice_list_filters_by_outcome_and_days_overdue(system: Syst
     # Due ten days ago, on a ladder whose first step is weeks away: days overdue are far from any
     # boundary, so the test holds at midnight too.
     name = f"list-{uuid.uuid4().hex[:8]}"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"name": "overdue_1", "offset": "P30D", "tone": "friendly", "channels": ["email"],
          "template": "overdue_1"},
         {"name": "hand_over", "offset": "P60D", "action": "hand_over"},
     ]  # fmt: skip
-    policy = {**FAST_POLICY, "name": name, "steps": steps}
-    put = await system.api.put(f"/v1/policies/{name}", json=policy, headers=system.headers("admin"))
-    assert put.status_code == 200, put.text
+    await system.put_policy(name, steps)
     written, open_ = new_id(), new_id()
     for invoice_id in (written, open_):
         body = invoice_body(invoice_id, policy=name, due_in=-10 * 86400)

@@ -18,6 +18,7 @@ from tests.api.test_webhooks import (
     messages,
     phone,
     sendgrid_request,
+    texted,
     twilio_request,
 )
 
@@ -114,13 +115,7 @@ async def test_a_spam_report_opts_the_address_out_of_email(system: System) -> No
 async def test_a_twilio_undelivered_to_an_unknown_handset_is_a_bounce_a_passing_fault_is_not(
     system: System, code: str, bounce: bool
 ) -> None:
-    invoice_id, number = new_id(), phone()
-    body = invoice_body(invoice_id, phone=number, due_in=-3)  # overdue_2: email and SMS
-    assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
-    await system.until(invoice_id, lambda v: any(
-        e["kind"] == "message" and e["detail"]["channel"] == "sms"
-        for e in v["timeline"]))  # fmt: skip
-    sid = next(m["id"] for m in system.providers.received if m["to"] == number)
+    invoice_id, number, sid = await texted(system)
     params = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": code,
               "To": number, "AccountSid": fake.TWILIO_ACCOUNT_SID}  # fmt: skip
     form, headers = twilio_request("/v1/webhooks/twilio/status", params)

@@ -19,7 +19,6 @@ from twilio.request_validator import RequestValidator
 import fake_providers as fake
 from api.app import create_app
 from tests.api.conftest import (
-    FAST_POLICY,
     PROBLEM,
     PUBLIC_URL,
     SENDGRID_WEBHOOK_KEY,
@@ -78,18 +77,13 @@ async def test_a_bounced_email_reaches_the_timeline_and_the_reminder_goes_by_sms
     invoice_id, number = new_id(), phone()
     # An email now and the next step an hour later: nothing else goes while the bounce is handled.
     name = f"bounce-{uuid.uuid4().hex[:8]}"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"name": "before_due", "offset": "PT0S", "tone": "friendly", "channels": ["email"],
          "template": "reminder_before_due"},
         {"name": "overdue_1", "offset": "PT1H", "tone": "neutral", "channels": ["email"],
          "template": "overdue_1"},
     ]  # fmt: skip
-    put = await system.api.put(
-        f"/v1/policies/{name}",
-        json={**FAST_POLICY, "name": name, "steps": steps},
-        headers=system.headers("admin"),
-    )
-    assert put.status_code == 200, put.text
+    await system.put_policy(name, steps)
     body = invoice_body(invoice_id, phone=number, due_in=0, policy=name)
     assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
     await system.until(invoice_id, lambda v: any(
@@ -194,15 +188,21 @@ async def test_unconfigured_webhooks_answer_503_naming_the_setting(system: Syste
             assert twilio.status_code == 503 and "DUNWELL_PUBLIC_URL" in twilio.json()["detail"]
 
 
-async def test_sms_receipts_reach_the_timeline_once(system: System) -> None:
+async def texted(system: System) -> tuple[str, str, str]:
+    """A journey that has texted its debtor (overdue_2: email and SMS): invoice, number, sid."""
     invoice_id, number = new_id(), phone()
-    body = invoice_body(invoice_id, phone=number, due_in=-3)  # overdue_2: email and SMS
+    body = invoice_body(invoice_id, phone=number, due_in=-3)
     assert (await system.post("/v1/invoices", body, "integration")).status_code == 201
     await system.until(invoice_id, lambda v: any(
         e["kind"] == "message" and e["detail"]["channel"] == "sms"
         for e in v["timeline"]))  # fmt: skip
-    sms = next(m for m in await messages(system, invoice_id) if m["channel"] == "sms")
     sid = next(m["id"] for m in system.providers.received if m["to"] == number)
+    return invoice_id, number, sid
+
+
+async def test_sms_receipts_reach_the_timeline_once(system: System) -> None:
+    invoice_id, number, sid = await texted(system)
+    sms = next(m for m in await messages(system, invoice_id) if m["channel"] == "sms")
     # Twilio redelivers a `delivered`, and a `sent` comes again late, each with a fresh (unsigned)
     # idempotency token: the same signed message and status is the same event.
     for status, token in (("sent", "t1"), ("delivered", "t2"), ("delivered", "t3"), ("sent", "t4")):

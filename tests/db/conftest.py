@@ -54,7 +54,12 @@ def clock() -> Callable[[], datetime]:
 @pytest.fixture
 def store(engine: Engine, clock: Callable[[], datetime]) -> Store:
     """A store on empty tables."""
+    empty_tables(engine)
+    return Store(make_sessionmaker(engine), clock=clock)
+
+
+def empty_tables(engine: Engine) -> None:
+    """Delete every row, children first, so each test starts from nothing."""
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
-    return Store(make_sessionmaker(engine), clock=clock)

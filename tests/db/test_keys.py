@@ -11,15 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.keys import KeyProblem, KeyStore
-from db.models import Base
 from db.session import make_sessionmaker
+from tests.db.conftest import empty_tables
 
 
 @pytest.fixture
 def keys(engine: Engine, clock: Callable[[], datetime]) -> KeyStore:
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+    empty_tables(engine)
     return KeyStore(make_sessionmaker(engine), clock=clock)
 
 
