@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .uv/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help run test lint bench clean
+.PHONY: help run test lint bench clean chromium
 
 help:
 	@echo "make run    start Temporal (with UI), worker and API on embedded defaults"
@@ -33,8 +33,21 @@ lint: $(BIN)/dunwell
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint
-	$(BIN)/python -m pytest
+# The browser tests drive Debian's Chromium through Playwright (nothing downloaded by Playwright).
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else \
+		echo "make test needs Chromium for its browser tests: run 'sudo apt-get install chromium' (or set CHROMIUM=/path/to/chromium)" >&2; exit 1; \
+	fi
+
+test: lint chromium
+	DUNWELL_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 bench: $(BIN)/dunwell
 	$(BIN)/python -m bench

@@ -168,6 +168,10 @@ def run_dev(settings: Settings) -> int:
     else:
         token = dev_secret(home, "codec-token", lambda: secrets.token_urlsafe(24))
         env["DUNWELL_CODEC_TOKEN"] = token
+    if not settings.portal_secret:
+        env["DUNWELL_PORTAL_SECRET"] = dev_secret(
+            home, "portal-secret", lambda: secrets.token_urlsafe(32)
+        )
     codec_endpoint = f"http://127.0.0.1:{settings.api_port}/codec/{token}"
     python = [sys.executable, "-m", "cli"]
     supervisor = Supervisor(env)

@@ -108,6 +108,30 @@ class Settings(BaseSettings):
         600, description="SendGrid events signed longer ago than this are refused (replays)."
     )
 
+    company_name: str = Field(
+        "Dunwell Demo B.V.", description="The creditor: heads the debtor's page, signs messages."
+    )
+    company_address: str = Field(
+        "Keizersgracht 1, 1015 CJ Amsterdam", description="The creditor's postal address."
+    )
+    company_email: str = Field("billing@dunwell.example", description="Where debtors write to.")
+    company_phone: str = Field("+31 20 123 4567", description="Where debtors call.")
+    portal_secret: SecretStr | None = Field(
+        None,
+        description="Secret the debtors' personal links are derived from (at least 32 "
+        "characters); `dunwell dev` makes one. Without it messages carry the payment link only.",
+    )
+    portal_requests_per_minute: int = Field(
+        30,
+        description="Most portal requests per minute per link, and ten times that per "
+        "client address.",
+    )
+
+    @property
+    def portal_base_url(self) -> str:
+        """Where debtors open their page: DUNWELL_PUBLIC_URL, else this machine's API."""
+        return (self.public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"

@@ -16,8 +16,10 @@ from temporalio.worker import Worker
 from activities.channels import Sender, build_senders
 from activities.journal import JournalActivities
 from activities.messaging import MessagingActivities
+from activities.rendering import Creditor
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
+from portal_links import links_from
 from settings import Settings, get_settings
 from temporal_client import connect, keyring_from
 from workflows.journey import InvoiceJourney
@@ -48,7 +50,18 @@ def build_workers(
     """
     settings = settings or Settings()
     journal = JournalActivities(store)
-    messaging = MessagingActivities(senders, store, settings.provider_timeout_s)
+    messaging = MessagingActivities(
+        senders,
+        store,
+        settings.provider_timeout_s,
+        links=links_from(settings, store),
+        creditor=Creditor(
+            name=settings.company_name,
+            address=settings.company_address,
+            email=settings.company_email,
+            phone=settings.company_phone,
+        ),
+    )
     slots = max(1, executor._max_workers // 3)  # records, SendGrid, Twilio: a third each
     journeys = Worker(
         client,

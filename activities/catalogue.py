@@ -18,6 +18,8 @@ from workflows.policy import Tone
 FACTS = frozenset(
     {"customer_name", "invoice_id", "amount", "outstanding", "due_date", "payment_url"}
 )
+# Who writes (the creditor's settings) and the debtor's personal page: every email carries both.
+_SENDER = frozenset({"portal_line", "company_name", "company_contact"})
 # Facts of promises and instalment plans, filled from the message's `extra` when it has them.
 _PLANFACTS = frozenset(
     {
@@ -31,7 +33,8 @@ _PLANFACTS = frozenset(
         "grace_date",
     }
 )
-PLACEHOLDERS = FACTS | _PLANFACTS | {"next_step"}
+PLACEHOLDERS = FACTS | _PLANFACTS | _SENDER | {"next_step"}
+EVERY_EMAIL = ("portal_line", "company_name")
 CHASING_EMAIL = ("invoice_id", "outstanding", "due_date", "payment_url", "next_step")
 CHASING_SHORT = ("invoice_id", "outstanding", "payment_url")
 NEXT_STEP_PHRASES = {
@@ -72,7 +75,13 @@ def parse_catalogue(locale: str, data: dict[str, Any], where: str) -> Catalogue:
     if declared != locale:
         raise ValueError(f"{where}: declares locale {declared!r}, but the file is for {locale!r}")
     phrases = data.get("phrases", {})
-    for name, allowed in {**NEXT_STEP_PHRASES, "short_fallback": FACTS}.items():
+    required_phrases = {
+        **NEXT_STEP_PHRASES,
+        "short_fallback": FACTS,
+        "short_portal": {"portal_url"},
+        "portal_line": {"portal_url"},
+    }
+    for name, allowed in required_phrases.items():
         text = phrases.get(name)
         if not isinstance(text, str):
             raise ValueError(f"{where}: [phrases] needs a text {name!r}")
@@ -127,6 +136,12 @@ def _parse_variant(table: dict[str, Any], chasing: bool, where: str) -> Variant:
             raise ValueError(
                 f"{where}.{part}: a chasing message must state "
                 + ", ".join("{" + name + "}" for name in missing)
+            )
+        unsigned = [name for name in EVERY_EMAIL if part == "email" and name not in used]
+        if unsigned:
+            raise ValueError(
+                f"{where}.email: every email carries "
+                + ", ".join("{" + name + "}" for name in unsigned)
             )
     return Variant(choices=choices, **texts)
 

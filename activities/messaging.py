@@ -36,8 +36,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import CannotTell, DeliveryError, Sender, SendReceipt, redacted
 from activities.journal import database_error
-from activities.rendering import MessageContext, RenderedMessage, TemplateNotFound, render
+from activities.rendering import (
+    Creditor,
+    MessageContext,
+    RenderedMessage,
+    TemplateNotFound,
+    render,
+)
 from db.store import Claim, Receipt, Store
+from portal_links import PortalLinks
 from workflows.common import DELIVER_ACTIVITY
 from workflows.messaging import PROVIDERS
 from workflows.models import (
@@ -67,10 +74,18 @@ T = TypeVar("T")
 
 class MessagingActivities:
     def __init__(
-        self, senders: dict[Channel, Sender], store: Store, provider_timeout: float = 45
+        self,
+        senders: dict[Channel, Sender],
+        store: Store,
+        provider_timeout: float = 45,
+        *,
+        links: PortalLinks | None = None,
+        creditor: Creditor | None = None,
     ) -> None:
         self._senders = senders
         self._store = store
+        self._links = links
+        self._creditor = creditor or Creditor()
         self._provider_timeout = provider_timeout
         # Sent, but our mark did not land (the database was down): the next attempt in this
         # process marks it without asking the provider or sending again.
@@ -78,6 +93,26 @@ class MessagingActivities:
         self._misconfigured: set[str] = set()
         self._states_checked = 0.0
         self._lock = threading.Lock()
+
+    def _context(self, request: MessageRequest) -> MessageContext:
+        invoice = request.invoice
+        portal_url = (
+            self._links.url_for(invoice.customer.id, invoice.invoice_id) if self._links else ""
+        )
+        return MessageContext(
+            customer_name=invoice.customer.name,
+            invoice_id=invoice.invoice_id,
+            amount=invoice.amount,
+            outstanding=request.outstanding,
+            currency=invoice.currency,
+            due_on=invoice.due_on,
+            payment_url=invoice.payment_url,
+            next_step=request.next_step,
+            timezone=invoice.customer.timezone,
+            extra=request.extra,
+            portal_url=portal_url,
+            creditor=self._creditor,
+        )
 
     @activity.defn(name=DELIVER_ACTIVITY)
     def deliver_message(self, request: MessageRequest) -> MessageResult:
@@ -113,7 +148,7 @@ class MessagingActivities:
             return ChannelOutcome(channel=channel, status="failed", reason=reason, permanent=True)
         try:
             message = render(
-                request.template, request.tone, customer.locale, channel, _context(request)
+                request.template, request.tone, customer.locale, channel, self._context(request)
             )
         except TemplateNotFound as exc:
             raise ApplicationError(str(exc), type="TemplateNotFound") from exc
@@ -367,19 +402,3 @@ def _retrying(call: Callable[[], T], until: float) -> T:
 
 def _provider(channel: Channel) -> str:
     return PROVIDERS[channel]
-
-
-def _context(request: MessageRequest) -> MessageContext:
-    invoice = request.invoice
-    return MessageContext(
-        customer_name=invoice.customer.name,
-        invoice_id=invoice.invoice_id,
-        amount=invoice.amount,
-        outstanding=request.outstanding,
-        currency=invoice.currency,
-        due_on=invoice.due_on,
-        payment_url=invoice.payment_url,
-        next_step=request.next_step,
-        timezone=invoice.customer.timezone,
-        extra=request.extra,
-    )

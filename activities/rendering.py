@@ -51,6 +51,18 @@ class TemplateNotFound(LookupError):
         )
 
 
+class Creditor(BaseModel):
+    """Who is writing: the company's name and contact details (settings), signing every email."""
+
+    name: str = "The accounts team"
+    address: str = ""
+    email: str = ""
+    phone: str = ""
+
+    def contact(self) -> str:
+        return " · ".join(part for part in (self.address, self.email, self.phone) if part)
+
+
 class MessageContext(BaseModel):
     """The facts a message states, as the journey knows them when it sends."""
 
@@ -64,6 +76,9 @@ class MessageContext(BaseModel):
     next_step: NextStepNote = Field(default_factory=lambda: NextStepNote(kind="none"))
     timezone: str = "UTC"
     extra: dict[str, str] = Field(default_factory=dict)
+    portal_url: str = ""
+    """The debtor's personal page; without one, emails leave out the paragraph about it."""
+    creditor: Creditor = Field(default_factory=Creditor)
 
 
 class RenderedMessage(BaseModel):
@@ -128,7 +143,9 @@ class TemplateSet:
             return RenderedMessage(
                 subject=subject,
                 text="\n\n".join(paragraphs) + "\n",
-                html=_html(paragraphs, subject, ctx.payment_url, catalogue.locale),
+                html=_html(
+                    paragraphs, subject, (ctx.payment_url, values["portal_url"]), catalogue.locale
+                ),
             )
         fallback = catalogue.phrases["short_fallback"]
         # Longest first: the template's text, then the bare facts with the next step, then the
@@ -136,6 +153,11 @@ class TemplateSet:
         candidates = [variant.short, fallback + " {next_step}", fallback]
         texts = [_one_line(c.format_map(values)) for c in candidates]
         text = next((t for t in texts if len(t) <= SHORT_LIMIT), texts[-1])
+        if ctx.portal_url:
+            # The debtor's own page, when it still fits.
+            with_page = text + " " + _one_line(catalogue.phrases["short_portal"].format_map(values))
+            if len(with_page) <= SHORT_LIMIT:
+                text = with_page
         return RenderedMessage(text=text)
 
 
@@ -177,8 +199,14 @@ def _values(
         outstanding=_money(ctx.outstanding, ctx.currency, babel_locale),
         due_date=format_date(ctx.due_on, format="long", locale=babel_locale),
         payment_url=ctx.payment_url,
+        portal_url=ctx.portal_url,
+        company_name=ctx.creditor.name,
+        company_contact=ctx.creditor.contact(),
     )
     values["next_step"] = _next_step(catalogue, babel_locale, ctx)
+    values["portal_line"] = (
+        catalogue.phrases["portal_line"].format_map(values) if ctx.portal_url else ""
+    )
     values.update(_plan_values(babel_locale, ctx))
     for name, options in variant.choices.items():
         chosen = options.get(ctx.extra.get(name, ""), options.get(ANY, ""))
@@ -268,15 +296,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _html(paragraphs: list[str], subject: str, payment_url: str, language: str) -> str:
-    url = html.escape(payment_url)
-    link = f'<a href="{url}">{url}</a>'
-    linkable = payment_url.startswith(("https://", "http://"))
+def _html(paragraphs: list[str], subject: str, urls: tuple[str, ...], language: str) -> str:
+    links = {
+        html.escape(url): f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
+        for url in dict.fromkeys(urls)
+        if url.startswith(("https://", "http://"))
+    }
+    pattern = re.compile("|".join(re.escape(u) for u in sorted(links, key=len, reverse=True)))
     body = []
     for paragraph in paragraphs:
         escaped = html.escape(paragraph)
-        if linkable:
-            escaped = escaped.replace(url, link)
+        if links:
+            escaped = pattern.sub(lambda m: links[m.group(0)], escaped)
         body.append("<p>" + escaped.replace("\n", "<br>\n") + "</p>")
     return (
         f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'

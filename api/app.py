@@ -9,21 +9,28 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api import problems
 from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
+from api.portal import routes as portal_routes
+from api.portal.routes import HERE as PORTAL_HERE
+from api.portal.routes import Portal
+from api.portal.security import PortalHeaders, hide_links_in_logs
 from api.routes import actions, codec, customers, health, invoices, policies, tasks, webhooks
 from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
 from encryption import EncryptionCodec, Keyring
+from portal_links import links_from
 from settings import Settings, get_settings
 from temporal_client import connect, keyring_from
 
 log = logging.getLogger("dunwell.api")
+PORTAL_STATIC = PORTAL_HERE / "static"
 
 
 async def _connect_with_patience(
@@ -57,6 +64,13 @@ def create_app(
         app.state.store = store or Store(make_sessionmaker(make_engine(settings.database)))
         app.state.keys = KeyStore(app.state.store.sessions)
         app.state.policies = PolicyCache(app.state.store)
+        app.state.portal = Portal.build(
+            settings,
+            app.state.store,
+            app.state.policies,
+            links_from(settings, app.state.store),
+        )
+        hide_links_in_logs()
         if temporal is not None:
             client = temporal
         else:
@@ -91,6 +105,9 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Content-Type", "X-Namespace", "Authorization"],
     )
+    app.add_middleware(PortalHeaders)
     for module in (health, invoices, actions, customers, policies, tasks, codec, webhooks):
         app.include_router(module.router)
+    app.include_router(portal_routes.router)
+    app.mount("/static/portal", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
     return app

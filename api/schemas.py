@@ -337,6 +337,14 @@ class TaskOut(BaseModel):
     note: str | None
 
 
+class PortalLinkOut(BaseModel):
+    """A debtor's personal link (`url`), or the answer to revoking it."""
+
+    customer_id: str
+    url: str | None
+    revoked: bool
+
+
 class CustomerTimelineOut(BaseModel):
     customer_id: str
     events: list[CustomerTimelineEventOut]

@@ -295,3 +295,21 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PortalLinkRow(Base):
+    """A debtor's personal link: one generation per customer, only the token's hash is kept.
+
+    The token itself is derived from a server secret, the customer and the generation, so every
+    message can carry it without storing it; revoking a link moves the customer to a new one.
+    """
+
+    __tablename__ = "portal_links"
+    __table_args__ = (sa.UniqueConstraint("customer_id", "generation"),)
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    generation: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(sa.String(200))

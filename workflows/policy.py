@@ -150,6 +150,11 @@ class Policy(BaseModel):
     max_instalments: int = Field(36, ge=1)
     instalment_reminder_before: timedelta = timedelta(days=3)
     instalment_grace: timedelta = timedelta(days=5)
+    portal_link_valid_for: timedelta = Field(
+        timedelta(days=90),
+        description="How long a debtor's personal link keeps working after their last open "
+        "journey closed.",
+    )
 
     @model_validator(mode="after")
     def _ordered_ladder(self) -> Policy:

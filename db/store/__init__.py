@@ -7,7 +7,7 @@ the same key is skipped with `INSERT ... ON CONFLICT DO NOTHING`, which also mak
 writers of the same key safe on PostgreSQL and SQLite alike.
 """
 
-from db.store.tasks import TaskStore
+from db.store.portal import PortalStore
 from db.store.views import (
     RELEASED,
     Claim,
@@ -22,11 +22,12 @@ from db.store.views import (
 )
 
 
-class Store(TaskStore):
+class Store(PortalStore):
     """The read model, over a sessionmaker from `db.session.make_sessionmaker`.
 
     One class in layers, one file each: `policies`, `invoices` (and timelines), `messages`
-    (claims and results), `receipts` (webhooks, opt-outs), `tasks` (and provider states).
+    (claims and results), `receipts` (webhooks, opt-outs), `tasks` (and provider states),
+    `portal` (debtors' links and what their page shows).
     """
 
 

@@ -12,6 +12,7 @@ import pytest
 from activities.rendering import (
     SHORT_LIMIT,
     TEMPLATE_DIR,
+    Creditor,
     MessageContext,
     TemplateNotFound,
     TemplateSet,
@@ -127,6 +128,29 @@ def test_every_template_renders_as_email_and_as_a_short_text(locale: str, key: s
         assert len(short.text) <= SHORT_LIMIT
         assert "\n" not in short.text and "{" not in short.text
         assert "INV-2026-0042" in short.text
+
+
+PORTAL = "https://collections.example.com/p/" + "t" * 43 + "?invoice=INV-2026-0042"
+JANSEN = Creditor(name="Jansen B.V.", address="Damrak 1, Amsterdam", email="ar@jansen.example")
+
+
+@pytest.mark.parametrize("locale", ["en", "nl"])
+@pytest.mark.parametrize("key", list(SHIPPED))
+def test_every_email_links_the_debtors_page_and_is_signed_by_the_company(
+    locale: str, key: str
+) -> None:
+    email = render(
+        key, SHIPPED[key], locale, Channel.email, context(portal_url=PORTAL, creditor=JANSEN)
+    )
+    assert PORTAL in email.text
+    assert email.html is not None and f'<a href="{PORTAL}">' in email.html
+    assert email.text.rstrip().endswith("Jansen B.V.\nDamrak 1, Amsterdam · ar@jansen.example")
+    assert "accounts team" not in email.text and "debiteurenadministratie" not in email.text
+    # Without a portal (no DUNWELL_PORTAL_SECRET) the paragraph is left out, nothing half-filled.
+    bare = render(key, SHIPPED[key], locale, Channel.email, context(creditor=JANSEN))
+    assert "/p/" not in bare.text and "online" not in bare.text.split("Jansen B.V.")[0][-200:]
+    sms = render(key, SHIPPED[key], locale, Channel.sms, context(portal_url=PORTAL))
+    assert len(sms.text) <= SHORT_LIMIT
 
 
 @pytest.mark.parametrize("locale", ["en", "nl"])
@@ -343,7 +367,7 @@ def test_a_template_in_a_second_tone_is_used_for_that_tone(tmp_path: Path) -> No
         "\n[templates.overdue_1.firm]\n"
         'subject = "Pay invoice {invoice_id} now"\n'
         'email = "Invoice {invoice_id}, due {due_date}: pay {outstanding} at {payment_url}'
-        '\\n\\n{next_step}"\n'
+        '\\n\\n{next_step}\\n\\n{portal_line}\\n\\n{company_name}"\n'
         'short = "Pay {outstanding} for {invoice_id} at {payment_url}"\n'
     )
     (tmp_path / "en.toml").write_text(source, encoding="utf-8")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
+import shutil
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,9 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
+import uvicorn
+from axe_playwright_python.async_playwright import Axe
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
+from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -40,6 +48,7 @@ KEYS = {
     "admin": "admin-secret-0123456789abcdef",
 }
 CODEC_TOKEN = "test-codec-token"
+PORTAL_SECRET = "portal-secret-for-tests-0123456789abcdef"
 PROBLEM = "application/problem+json"
 """The content type of every error answer (RFC 9457)."""
 PUBLIC_URL = "https://collections.example.com"
@@ -60,6 +69,7 @@ class System:
     providers: FakeProviders
     task_queue: str
     settings: Settings
+    app: FastAPI
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
@@ -156,6 +166,11 @@ def system_settings(tmp_path: Path, fake_providers: FakeProviders, task_queue: s
         twilio_auth_token=SecretStr(fake.TWILIO_AUTH_TOKEN),
         twilio_from="+3197010000000",
         twilio_base_url=fake_providers.base_url,
+        portal_secret=SecretStr(PORTAL_SECRET),
+        company_name="Jansen Groothandel B.V.",
+        company_address="Damrak 1, 1012 LG Amsterdam",
+        company_email="debiteuren@jansen.example",
+        company_phone="+31 20 555 0100",
     )
 
 
@@ -178,7 +193,9 @@ async def system(
         async with running(workers), app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
-                system = System(api, dev_server_env, store, fake_providers, task_queue, settings)
+                system = System(
+                    api, dev_server_env, store, fake_providers, task_queue, settings, app
+                )
                 response = await system.api.put(
                     "/v1/policies/fast", json=FAST_POLICY, headers=system.headers("admin")
                 )
@@ -203,3 +220,71 @@ async def end_journeys(client: Client, task_queue: str) -> None:
 def new_id() -> str:
     """An invoice id no other test (nor an earlier run on the same server) uses."""
     return f"INV-{uuid.uuid4().hex[:10]}"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def served(system: System) -> AsyncIterator[str]:
+    """The system's API on a real loopback port (for a real browser); its base address."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(system.app, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(200):  # ten seconds at most
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "the API did not start serving"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, driven by Playwright (never downloaded, never skipped)."""
+    path = os.environ.get("DUNWELL_TEST_CHROMIUM") or shutil.which("chromium") or ""
+    if not os.access(path, os.X_OK):
+        pytest.fail(
+            "the browser tests need Chromium: run `make test` (it installs Debian's chromium) "
+            "or `apt-get install chromium`",
+            pytrace=False,
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=path)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tab(chromium: Browser, served: str) -> AsyncIterator[Page]:
+    """A fresh phone-sized browser tab (no cookies) on the served API."""
+    context = await chromium.new_context(
+        base_url=served, viewport={"width": 390, "height": 844}, locale="nl-NL"
+    )
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Keep a full-page picture when DUNWELL_SCREENSHOTS names a directory (to look at pages)."""
+    directory = os.environ.get("DUNWELL_SCREENSHOTS")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        await page.screenshot(path=os.path.join(directory, f"{name}.png"), full_page=True)
+
+
+async def accessibility_problems(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    results = await Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

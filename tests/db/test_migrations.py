@@ -27,6 +27,7 @@ TABLES = {
     "opt_outs",
     "early_receipts",
     "provider_states",
+    "portal_links",
 }
 
 

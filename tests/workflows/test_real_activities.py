@@ -115,7 +115,12 @@ async def test_the_preferred_channel_goes_first_when_a_step_falls_back(real: Rea
         customer={"email": "bounce@devries.example", "preferred_channel": "whatsapp"},
     )
     invoice_id = invoice_of(handle.id)
-    await real.journeys.until(lambda: len(real.sent(invoice_id)) >= 2, step=timedelta(hours=2))
+
+    # Counted once the provider has answered: a claimed row is still being sent.
+    def answered() -> int:
+        return len([m for m in real.sent(invoice_id) if m[2] != "claimed"])
+
+    await real.journeys.until(lambda: answered() >= 2, step=timedelta(hours=2))
     # before_due is an email step; refused, it goes once to the other channels, preferred first.
     assert real.sent(invoice_id)[:2] == [
         ("before_due", "email", "failed"),

@@ -1,0 +1,1 @@
+"""The debtor's own page (`/p/{token}`): see, pay, dispute, promise, propose a plan."""

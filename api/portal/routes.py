@@ -1,0 +1,207 @@
+"""The debtor's own page, `/p/{token}`: their open invoices, payments, plan, what happens next and
+every message sent to them, in their language. Server-rendered, readable without JavaScript."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from api.policy_cache import PolicyCache
+from api.portal import view
+from api.portal.security import LANGUAGE_COOKIE, RateLimit, Sessions, is_https
+from api.portal.texts import LANGUAGES, TEXTS
+from db.store import InvoiceView, Store
+from portal_links import PortalLinks
+from settings import Settings
+
+HERE = Path(__file__).parent
+log = logging.getLogger("dunwell.portal")
+router = APIRouter(prefix="/p", include_in_schema=False)
+
+
+@dataclass
+class Portal:
+    """What the page needs, made once in the API's lifespan."""
+
+    settings: Settings
+    store: Store
+    policies: PolicyCache
+    links: PortalLinks | None
+    sessions: Sessions
+    per_link: RateLimit
+    per_address: RateLimit
+    pages: Environment
+
+    @classmethod
+    def build(
+        cls, settings: Settings, store: Store, policies: PolicyCache, links: PortalLinks | None
+    ) -> Portal:
+        secret = settings.portal_secret.get_secret_value() if settings.portal_secret else ""
+        pages = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        rate = settings.portal_requests_per_minute
+        return cls(
+            settings=settings,
+            store=store,
+            policies=policies,
+            links=links,
+            sessions=Sessions(secret or "no portal secret"),
+            per_link=RateLimit(rate),
+            per_address=RateLimit(rate * 10),
+            pages=pages,
+        )
+
+    def render(self, name: str, language: str, status: int = 200, **values: Any) -> HTMLResponse:
+        s = self.settings
+        company = {
+            "name": s.company_name,
+            "address": s.company_address,
+            "email": s.company_email,
+            "phone": s.company_phone,
+        }
+        html = self.pages.get_template(name).render(
+            t=TEXTS[language], lang=language, languages=LANGUAGES, company=company, **values
+        )
+        return HTMLResponse(html, status_code=status)
+
+
+async def _portal(request: Request) -> Portal:
+    portal: Portal = request.app.state.portal
+    return portal
+
+
+PortalDep = Annotated[Portal, Depends(_portal)]
+
+
+def _language(request: Request, asked: str | None, fallback: str) -> str:
+    for candidate in (asked, request.cookies.get(LANGUAGE_COOKIE), fallback):
+        language = (candidate or "").replace("-", "_").split("_")[0].lower()
+        if language in LANGUAGES:
+            return language
+    return "en"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def open_link(portal: Portal, request: Request, token: str) -> tuple[str, list[InvoiceView]]:
+    """The customer and invoices behind a live, unexpired link; raises `Refused` otherwise.
+
+    Every kind of bad link (wrong, revoked, expired) gets the same answer."""
+    link_key = hashlib.sha256(token.encode()).hexdigest()
+    if not portal.per_address.allow(_client(request)) or not portal.per_link.allow(link_key):
+        raise Refused(429, "too_many")
+    if portal.links is None:
+        raise Refused(404, "invalid")
+    customer_id = await run_in_threadpool(portal.links.customer_of, token)
+    if customer_id is None:
+        raise Refused(404, "invalid")
+    invoices = await run_in_threadpool(portal.store.customer_invoices, customer_id)
+    if not invoices or not await _still_valid(portal, invoices):
+        raise Refused(404, "invalid")
+    return customer_id, invoices
+
+
+async def _still_valid(portal: Portal, invoices: list[InvoiceView]) -> bool:
+    """A link works while the customer has an open invoice, and for the policy's
+    `portal_link_valid_for` after the last one closed."""
+    if any(i.outcome is None for i in invoices):
+        return True
+    last = max(invoices, key=lambda i: i.updated_at)
+    policy = await portal.policies.get(last.policy_name)
+    valid_for = policy.portal_link_valid_for if policy else None
+    if valid_for is None:
+        from workflows.policy import Policy
+
+        valid_for = Policy.model_fields["portal_link_valid_for"].default
+    return datetime.now(UTC) <= last.updated_at + valid_for
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def refused_page(portal: Portal, request: Request, refused: Refused) -> HTMLResponse:
+    language = _language(request, None, request.headers.get("accept-language", "en")[:2])
+    if refused.reason == "too_many":
+        response = portal.render(
+            "notice.html", language, 429, title=TEXTS[language]["too_many"], body=""
+        )
+        response.headers["Retry-After"] = "60"
+        return response
+    t = TEXTS[language]
+    if refused.reason == "form_expired":
+        return portal.render("notice.html", language, 403, title=t["form_expired"], body="")
+    return portal.render(
+        "notice.html", language, refused.status, title=t["invalid_title"], body=t["invalid_body"]
+    )
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def page(
+    token: str,
+    request: Request,
+    portal: PortalDep,
+    invoice: Annotated[str | None, Query(max_length=200)] = None,
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+) -> Response:
+    """The debtor's page."""
+    try:
+        customer_id, invoices = await open_link(portal, request, token)
+    except Refused as refused:
+        return refused_page(portal, request, refused)
+    first = next((i for i in invoices if i.invoice_id == invoice), None)
+    customer = (first or invoices[0]).invoice.customer
+    language = _language(request, lang, customer.locale)
+    words = view.Words(language, customer.timezone)
+    events = await run_in_threadpool(portal.store.debtor_events, customer_id)
+    payments: dict[str, list[Any]] = {}
+    for invoice_id, event in events:
+        if event.kind == "payment":
+            payments.setdefault(invoice_id, []).append(event)
+    shown = [first] if first else []
+    shown += [i for i in invoices if i.outcome is None and i is not first]
+    cards = [view.card(i, payments.get(i.invoice_id, []), words) for i in shown]
+    messages = await run_in_threadpool(portal.store.messages_to_customer, customer_id)
+    sid, new_session = portal.sessions.begin(request)
+    response = portal.render(
+        "page.html",
+        language,
+        customer_name=customer.name,
+        cards=cards,
+        focused=first is not None,
+        messages=[view.sent(m, words) for m in messages],
+        token=token,
+        invoice=invoice or "",
+        csrf=portal.sessions.csrf(sid, token),
+    )
+    if new_session:
+        portal.sessions.remember(request, response, sid)
+    if lang and language == lang:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=365 * 86400,
+            path="/p/",
+            samesite="lax",
+            httponly=True,
+            secure=is_https(request),
+        )
+    return response

@@ -1,0 +1,106 @@
+"""The debtors' page: personal links (only their hashes), and what a debtor may see of their own
+invoices (amounts, payments, plans, the messages sent to them; nothing internal)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from db.models import InvoiceRow, MessageRow, PortalLinkRow, TimelineEventRow
+from db.store.base import _event, _invoice_view, _message_view
+from db.store.tasks import TaskStore
+from db.store.views import InvoiceView, MessageView
+from workflows.models import TimelineEvent
+
+DEBTOR_EVENT_KINDS = ("payment", "dispute_opened", "dispute_resolved", "promise", "arrangement")
+"""What the debtor's page shows of a timeline: what they did, and what was done about it."""
+
+
+class PortalStore(TaskStore):
+    def portal_generation(self, customer_id: str, hash_of: Callable[[int], str]) -> int:
+        """The customer's live link generation, made (as generation 1, or the next after a
+        revoked one) when there is none. `hash_of(generation)` is the hash of its token."""
+        for _ in range(3):
+            with self._sessions.begin() as session:
+                rows = session.execute(
+                    sa.select(PortalLinkRow.generation, PortalLinkRow.revoked_at).where(
+                        PortalLinkRow.customer_id == customer_id
+                    )
+                ).all()
+                live = [g for g, revoked in rows if revoked is None]
+                if live:
+                    return max(live)
+                generation = max((g for g, _ in rows), default=0) + 1
+                session.add(
+                    PortalLinkRow(
+                        token_hash=hash_of(generation),
+                        customer_id=customer_id,
+                        generation=generation,
+                        created_at=self._clock(),
+                    )
+                )
+                try:
+                    session.flush()
+                except IntegrityError:
+                    # Another message made the same generation at the same moment: read it.
+                    session.rollback()
+                    continue
+                return generation
+        raise RuntimeError(f"could not make a portal link for customer {customer_id}")
+
+    def portal_link(self, token_hash: str) -> tuple[str, int] | None:
+        """(customer id, generation) of a live link; None when unknown or revoked."""
+        with self._sessions() as session:
+            row = session.get(PortalLinkRow, token_hash)
+            if row is None or row.revoked_at is not None:
+                return None
+            return row.customer_id, row.generation
+
+    def revoke_portal_link(self, customer_id: str, actor: str) -> bool:
+        """Revoke the customer's live link; the next message carries a new one. True if one was."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            revoked = session.execute(
+                sa.update(PortalLinkRow)
+                .where(PortalLinkRow.customer_id == customer_id, PortalLinkRow.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_by=actor)
+                .returning(PortalLinkRow.token_hash)
+            ).all()
+            return bool(revoked)
+
+    def customer_invoices(self, customer_id: str) -> list[InvoiceView]:
+        """Every invoice of the customer, oldest due first."""
+        query = (
+            sa.select(InvoiceRow)
+            .where(InvoiceRow.customer_id == customer_id)
+            .order_by(InvoiceRow.due_on, InvoiceRow.invoice_id)
+        )
+        with self._sessions() as session:
+            return [_invoice_view(row) for row in session.scalars(query)]
+
+    def messages_to_customer(self, customer_id: str, limit: int = 200) -> list[MessageView]:
+        """The messages that went to the customer (sent, or put in the outbox), newest first."""
+        query = (
+            sa.select(MessageRow)
+            .join(InvoiceRow, InvoiceRow.invoice_id == MessageRow.invoice_id)
+            .where(InvoiceRow.customer_id == customer_id, MessageRow.status.in_(("sent", "outbox")))
+            .order_by(MessageRow.created_at.desc())
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            return [_message_view(row) for row in session.scalars(query)]
+
+    def debtor_events(self, customer_id: str) -> list[tuple[str, TimelineEvent]]:
+        """(invoice id, event) of what the debtor may see on their page, oldest first."""
+        query = (
+            sa.select(TimelineEventRow)
+            .where(
+                TimelineEventRow.customer_id == customer_id,
+                TimelineEventRow.kind.in_(DEBTOR_EVENT_KINDS),
+            )
+            .order_by(TimelineEventRow.at, TimelineEventRow.id)
+        )
+        with self._sessions() as session:
+            return [(row.invoice_id, _event(row)) for row in session.scalars(query)]
