@@ -16,6 +16,7 @@ from api import problems
 from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
+from api.portal import actions as portal_actions
 from api.portal import routes as portal_routes
 from api.portal.routes import HERE as PORTAL_HERE
 from api.portal.routes import Portal
@@ -109,5 +110,6 @@ def create_app(
     for module in (health, invoices, actions, customers, policies, tasks, codec, webhooks):
         app.include_router(module.router)
     app.include_router(portal_routes.router)
+    app.include_router(portal_actions.router)
     app.mount("/static/portal", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +24,7 @@ from portal_links import PortalLinks
 from settings import Settings
 
 HERE = Path(__file__).parent
+DISPUTE_REASONS = ("wrong_amount", "not_received", "already_paid", "quality", "other")
 log = logging.getLogger("dunwell.portal")
 router = APIRouter(prefix="/p", include_in_schema=False)
 
@@ -131,15 +132,30 @@ async def _still_valid(portal: Portal, invoices: list[InvoiceView]) -> bool:
     return datetime.now(UTC) <= last.updated_at + valid_for
 
 
+async def _latest_promise(portal: Portal, invoices: list[InvoiceView]) -> dict[str, date]:
+    """Per invoice, the latest date the page can agree by itself (the policy's
+    `promise_max_delay` from today)."""
+    today = datetime.now(UTC).date()
+    latest = {}
+    for invoice in invoices:
+        policy = await portal.policies.get(invoice.policy_name)
+        delay = policy.promise_max_delay if policy else timedelta(days=30)
+        latest[invoice.invoice_id] = today + timedelta(days=max(delay.days, 1))
+    return latest
+
+
 class Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, language: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.language = language
+        """The debtor's, when the link was good (a form refused): else the browser's."""
 
 
 def refused_page(portal: Portal, request: Request, refused: Refused) -> HTMLResponse:
-    language = _language(request, None, request.headers.get("accept-language", "en")[:2])
+    browser = request.headers.get("accept-language", "en")[:2]
+    language = _language(request, refused.language, browser)
     if refused.reason == "too_many":
         response = portal.render(
             "notice.html", language, 429, title=TEXTS[language]["too_many"], body=""
@@ -161,6 +177,9 @@ async def page(
     portal: PortalDep,
     invoice: Annotated[str | None, Query(max_length=200)] = None,
     lang: Annotated[str | None, Query(max_length=8)] = None,
+    done: Annotated[str | None, Query(max_length=32)] = None,
+    problem: Annotated[str | None, Query(max_length=32)] = None,
+    date: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The debtor's page."""
     try:
@@ -179,6 +198,8 @@ async def page(
     shown = [first] if first else []
     shown += [i for i in invoices if i.outcome is None and i is not first]
     cards = [view.card(i, payments.get(i.invoice_id, []), words) for i in shown]
+    latest = await _latest_promise(portal, shown)
+    notice = view.notice(words, done, problem, date, latest.get(invoice or ""))
     messages = await run_in_threadpool(portal.store.messages_to_customer, customer_id)
     sid, new_session = portal.sessions.begin(request)
     response = portal.render(
@@ -191,6 +212,13 @@ async def page(
         token=token,
         invoice=invoice or "",
         csrf=portal.sessions.csrf(sid, token),
+        notice=notice,
+        problem=problem or "",
+        asked_date=date or "",
+        latest={k: (v.isoformat(), words.day(v)) for k, v in latest.items()},
+        tomorrow=(datetime.now(UTC).date() + timedelta(days=1)).isoformat(),
+        customer=customer,
+        reasons=DISPUTE_REASONS,
     )
     if new_session:
         portal.sessions.remember(request, response, sid)

@@ -59,6 +59,51 @@ TEXTS: dict[str, dict[str, str]] = {
         "closed_written_off": "This invoice is closed; you do not need to pay it.",
         "closed_handed_over": "This invoice has been passed to a collection agency.",
         "and": "and",
+        "notice_done_dispute": "Thank you for telling us. We have stopped the reminders for "
+        "this invoice while we look into it, and we will get back to you.",
+        "notice_done_promise": "Thank you. We have noted that you will pay by {date}; we will "
+        "not send reminders until then.",
+        "notice_done_request": "Your request has been sent to our team. We will contact you "
+        "soon; until then you will not receive a firm reminder about it.",
+        "notice_done_contact": "Thank you. We will use your new contact preferences from now on.",
+        "notice_problem_closed": "This invoice is closed, so nothing was changed.",
+        "notice_problem_dispute_reason": "Please choose what is wrong with the invoice.",
+        "notice_problem_dispute_open": "You have already told us something is wrong with this "
+        "invoice; we are looking into it.",
+        "notice_problem_promise_date": "Please enter the date on which you will pay.",
+        "notice_problem_promise_limit": "We cannot agree {date} here: the date must be between "
+        "tomorrow and {latest}. You can send your request to our team instead.",
+        "notice_problem_promise_count": "We cannot agree another date online. A member of our "
+        "team will contact you to agree a payment plan.",
+        "notice_problem_promise_now": "We could not record your promise just now. Please try "
+        "again in a minute.",
+        "notice_problem_contact_invalid": "That email address or phone number does not look "
+        "right (phone numbers start with + and the country code, as in +31612345678). Nothing "
+        "was changed.",
+        "act": "Something to tell us?",
+        "dispute_title": "Something is not right with this invoice",
+        "dispute_reason": "What is wrong?",
+        "reason_choose": "Choose…",
+        "reason_wrong_amount": "The amount is wrong",
+        "reason_not_received": "I did not receive what I was invoiced for",
+        "reason_already_paid": "I have already paid",
+        "reason_quality": "I am not satisfied with what I received",
+        "reason_other": "Something else",
+        "dispute_details": "Tell us more (optional)",
+        "dispute_send": "Send and stop the reminders",
+        "promise_title": "I will pay later, on a date I choose",
+        "promise_date": "I will pay by",
+        "promise_hint": "Any date up to {latest}.",
+        "promise_send": "Promise this date",
+        "request_send": "Send my request to your team",
+        "request_message": "A message for our team (optional)",
+        "contact_title": "How we reach you",
+        "preferred": "Preferred channel",
+        "email": "Email address",
+        "phone": "Mobile phone number",
+        "no_sms": "No more text messages",
+        "no_whatsapp": "No more WhatsApp messages",
+        "contact_send": "Save",
     },
     "nl": {
         "title": "Uw facturen",
@@ -115,5 +160,50 @@ TEXTS: dict[str, dict[str, str]] = {
         "closed_written_off": "Deze factuur is gesloten; u hoeft haar niet te betalen.",
         "closed_handed_over": "Deze factuur is overgedragen aan een incassobureau.",
         "and": "en",
+        "notice_done_dispute": "Bedankt dat u het ons laat weten. We hebben de herinneringen "
+        "voor deze factuur stopgezet terwijl we het uitzoeken, en nemen contact met u op.",
+        "notice_done_promise": "Dank u wel. We hebben genoteerd dat u uiterlijk {date} betaalt; "
+        "tot dan sturen we geen herinneringen.",
+        "notice_done_request": "Uw verzoek is naar ons team gestuurd. We nemen snel contact met "
+        "u op; tot dan krijgt u hierover geen dringende herinnering.",
+        "notice_done_contact": "Dank u wel. We gebruiken uw nieuwe contactvoorkeuren vanaf nu.",
+        "notice_problem_closed": "Deze factuur is gesloten; er is niets gewijzigd.",
+        "notice_problem_dispute_reason": "Kies wat er niet klopt aan de factuur.",
+        "notice_problem_dispute_open": "U heeft ons al laten weten dat er iets niet klopt aan "
+        "deze factuur; we zoeken het uit.",
+        "notice_problem_promise_date": "Vul de datum in waarop u betaalt.",
+        "notice_problem_promise_limit": "We kunnen {date} hier niet afspreken: de datum moet "
+        "tussen morgen en {latest} liggen. U kunt uw verzoek wel naar ons team sturen.",
+        "notice_problem_promise_count": "We kunnen online geen nieuwe datum meer afspreken. Een "
+        "van onze medewerkers neemt contact met u op om een betalingsregeling af te spreken.",
+        "notice_problem_promise_now": "We konden uw toezegging nu niet vastleggen. Probeer het "
+        "over een minuut opnieuw.",
+        "notice_problem_contact_invalid": "Dat e-mailadres of telefoonnummer lijkt niet te "
+        "kloppen (telefoonnummers beginnen met + en de landcode, zoals +31612345678). Er is "
+        "niets gewijzigd.",
+        "act": "Iets doorgeven?",
+        "dispute_title": "Er klopt iets niet aan deze factuur",
+        "dispute_reason": "Wat klopt er niet?",
+        "reason_choose": "Kies…",
+        "reason_wrong_amount": "Het bedrag klopt niet",
+        "reason_not_received": "Ik heb niet ontvangen waarvoor de factuur is",
+        "reason_already_paid": "Ik heb al betaald",
+        "reason_quality": "Ik ben niet tevreden over wat ik ontving",
+        "reason_other": "Iets anders",
+        "dispute_details": "Vertel ons meer (niet verplicht)",
+        "dispute_send": "Versturen en herinneringen stoppen",
+        "promise_title": "Ik betaal later, op een datum die ik kies",
+        "promise_date": "Ik betaal uiterlijk op",
+        "promise_hint": "Elke datum tot en met {latest}.",
+        "promise_send": "Deze datum toezeggen",
+        "request_send": "Mijn verzoek naar uw team sturen",
+        "request_message": "Een bericht voor ons team (niet verplicht)",
+        "contact_title": "Hoe we u bereiken",
+        "preferred": "Voorkeurskanaal",
+        "email": "E-mailadres",
+        "phone": "Mobiel nummer",
+        "no_sms": "Geen sms meer",
+        "no_whatsapp": "Geen WhatsApp-berichten meer",
+        "contact_send": "Opslaan",
     },
 }

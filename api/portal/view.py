@@ -160,3 +160,39 @@ def sent(message: MessageView, words: Words) -> Sent:
         subject=message.subject or "",
         text=message.body or "",
     )
+
+
+NOTICES = {
+    "done": ("dispute", "promise", "request", "contact"),
+    "problem": (
+        "closed",
+        "dispute_reason",
+        "dispute_open",
+        "promise_date",
+        "promise_limit",
+        "promise_count",
+        "promise_now",
+        "contact_invalid",
+    ),
+}
+
+
+@dataclass
+class Notice:
+    text: str
+    problem: bool
+
+
+def notice(
+    words: Words, done: str | None, problem: str | None, asked: str | None, latest: date | None
+) -> Notice | None:
+    """The sentence an action's redirect asked for (only known ones; nothing is echoed)."""
+    kind, key = ("problem", problem) if problem else ("done", done)
+    if key not in NOTICES[kind]:
+        return None
+    try:
+        day = words.day(date.fromisoformat(asked)) if asked else ""
+    except ValueError:
+        day = ""
+    values = {"date": day, "latest": words.day(latest) if latest else ""}
+    return Notice(text=words(f"notice_{kind}_{key}", **values), problem=kind == "problem")

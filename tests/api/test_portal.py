@@ -31,11 +31,15 @@ def text(response: Any) -> str:
     return str(response.text).replace("\xa0", " ").replace("\u202f", " ")
 
 
-async def first_message(system: System, **customer: Any) -> tuple[str, dict[str, Any]]:
-    """Start a journey on a one-email ladder; its first message's personal link (path) and view."""
-    await system.put_policy("portal", ONE_EMAIL)
+async def first_message(
+    system: System, policy: str = "portal", **customer: Any
+) -> tuple[str, dict[str, Any]]:
+    """Start a journey (on a one-email ladder unless told); its first message's personal link
+    (path) and its view."""
+    if policy == "portal":
+        await system.put_policy("portal", ONE_EMAIL)
     invoice_id = new_id()
-    body = invoice_body(invoice_id, policy="portal", **customer)
+    body = invoice_body(invoice_id, policy=policy, **customer)
     assert (await system.post("/v1/invoices", body, role="integration")).status_code == 201
     view = await system.until(
         invoice_id, lambda v: any(e["kind"] == "message" for e in v["timeline"])

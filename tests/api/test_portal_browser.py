@@ -3,7 +3,10 @@ a phone-sized screen, switched to English, and checked by axe-core on every tab.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from datetime import date, timedelta
+from typing import Any
 
 from playwright.async_api import Page, expect
 
@@ -45,3 +48,113 @@ async def test_a_bad_link_shows_the_plain_page(system: System, tab: Page) -> Non
     await expect(tab.locator("footer")).to_contain_text(system.settings.company_phone)
     await screenshot(tab, "portal-invalid")
     assert await accessibility_problems(tab) == []
+
+
+async def test_a_debtor_disputes_and_the_reminders_stop(system: System, tab: Page) -> None:
+    await system.put_policy(
+        "portal_soon",
+        [
+            {"name": "overdue_1", "offset": "PT0S", "tone": "friendly", "channels": ["email"],
+             "template": "overdue_1"},
+            {"name": "overdue_2", "offset": "PT8S", "tone": "neutral", "channels": ["email"],
+             "template": "overdue_2"},
+        ],
+    )  # fmt: skip
+    link, view = await first_message(system, policy="portal_soon")
+    invoice_id = view["invoice_id"]
+    await tab.goto(link)
+    await tab.get_by_text("Er klopt iets niet aan deze factuur").click()
+    await tab.get_by_label("Wat klopt er niet?").select_option("already_paid")
+    await tab.get_by_label("Vertel ons meer").fill("Betaald op 1 december, kenmerk 42.")
+    await tab.get_by_role("button", name="Versturen en herinneringen stoppen").click()
+    await expect(tab.locator("#notice")).to_contain_text(
+        "herinneringen voor deze factuur stopgezet"
+    )
+    await screenshot(tab, "portal-disputed")
+    assert await accessibility_problems(tab) == []
+
+    disputed = await system.invoice(invoice_id)
+    assert disputed["stage"] == "disputed"
+    [opened] = [e for e in disputed["timeline"] if e["kind"] == "dispute_opened"]
+    assert opened["actor"] == "debtor"
+    assert opened["detail"]["reason"] == "already_paid: Betaald op 1 december, kenmerk 42."
+    # overdue_2 fell due 8 s after the first: the dispute held it back.
+    await asyncio.sleep(10)
+    assert [m.template for m in system.store.list_messages(invoice_id)] == ["overdue_1"]
+
+
+async def test_a_promise_inside_the_limits_is_agreed_at_once(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    await tab.goto(link)
+    await tab.get_by_text("Ik betaal later, op een datum die ik kies").click()
+    day = date.today() + timedelta(days=10)
+    await tab.get_by_label("Ik betaal uiterlijk op").fill(day.isoformat())
+    await tab.get_by_role("button", name="Deze datum toezeggen").click()
+    await expect(tab.locator("#notice")).to_contain_text("tot dan sturen we geen herinneringen")
+    promised = await system.invoice(view["invoice_id"])
+    assert promised["stage"] == "promised"
+    [made] = [e for e in promised["timeline"] if e["kind"] == "promise"]
+    assert made["actor"] == "debtor" and made["detail"]["promised_on"] == day.isoformat()
+
+
+async def test_a_promise_beyond_the_limits_goes_to_a_person(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    invoice_id = view["invoice_id"]
+    await tab.goto(link)
+    await tab.get_by_text("Ik betaal later, op een datum die ik kies").click()
+    day = date.today() + timedelta(days=60)  # the policy agrees 30 days by itself
+    await tab.get_by_label("Ik betaal uiterlijk op").fill(day.isoformat())
+    await tab.get_by_role("button", name="Deze datum toezeggen").click()
+    await expect(tab.locator("#notice")).to_contain_text("U kunt uw verzoek wel naar ons team")
+    await screenshot(tab, "portal-promise-refused")
+    assert await accessibility_problems(tab) == []
+    assert (await system.invoice(invoice_id))["stage"] != "promised"
+
+    await tab.get_by_label("Een bericht voor ons team").fill("Ik krijg eind januari mijn loon.")
+    await tab.get_by_role("button", name="Mijn verzoek naar uw team sturen").click()
+    await expect(tab.locator("#notice")).to_contain_text("Uw verzoek is naar ons team gestuurd")
+
+    def requested(view: dict[str, Any]) -> bool:
+        return any(e["kind"] == "debtor_request" for e in view["timeline"])
+
+    await system.until(invoice_id, requested)
+    tasks = (await system.get("/v1/tasks?status=open")).json()
+    [task] = [t for t in tasks if t["invoice_id"] == invoice_id]
+    assert task["kind"] == "promise_request"
+    assert task["detail"]["promised_on"] == day.isoformat()
+    assert task["detail"]["message"] == "Ik krijg eind januari mijn loon."
+
+
+async def test_a_debtor_changes_how_we_reach_them(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    invoice_id = view["invoice_id"]
+    await tab.goto(link)
+    await tab.get_by_label("Sms", exact=True).check()
+    await tab.get_by_label("E-mailadres").fill("boekhouding@devries.example")
+    await tab.get_by_label("Geen WhatsApp-berichten meer").check()
+    await tab.get_by_role("button", name="Opslaan").click()
+    await expect(tab.locator("#notice")).to_contain_text("nieuwe contactvoorkeuren")
+
+    def changed(view: dict[str, Any]) -> bool:
+        kinds = [e["kind"] for e in view["timeline"]]
+        return "contact_changed" in kinds and "opted_out" in kinds
+
+    after = await system.until(invoice_id, changed)
+    [change] = [e for e in after["timeline"] if e["kind"] == "contact_changed"]
+    [opted] = [e for e in after["timeline"] if e["kind"] == "opted_out"]
+    assert change["actor"] == opted["actor"] == "debtor"
+    assert set(change["detail"]["fields"]) == {"email", "preferred_channel"}
+    assert opted["detail"]["channel"] == "whatsapp"
+
+
+async def test_a_form_without_its_csrf_token_is_refused(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    await tab.goto(link)  # a session cookie, but the form token is left out
+    answer = await tab.request.post(
+        link.split("?")[0] + "/dispute",
+        form={"invoice": view["invoice_id"], "reason": "other"},
+        max_redirects=0,
+    )
+    assert answer.status == 403
+    assert "Dit formulier is verlopen" in await answer.text()
+    assert (await system.invoice(view["invoice_id"]))["stage"] != "disputed"

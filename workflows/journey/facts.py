@@ -14,6 +14,7 @@ from workflows.models import (
     ChannelOptedIn,
     ChannelOptedOut,
     ContactChanged,
+    DebtorRequest,
     MessageBounced,
     Outcome,
     PaymentReceived,
@@ -131,6 +132,12 @@ class Facts(JourneyBase):
             )
         else:
             self._no_working_contact(last.template)
+
+    @workflow.signal
+    def debtor_request(self, request: DebtorRequest) -> None:
+        """The debtor asked for something a person must agree: their request, and a task."""
+        self._emit("debtor_request", request.actor, request=request.kind, **request.detail)
+        self._task(request.kind, request.title, **request.detail)
 
     @workflow.signal
     def task_completed(self, done: TaskCompleted) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from workflows.policy import Channel
 
@@ -47,6 +47,17 @@ class MessageBounced(BaseModel):
     channel: Channel
     reason: str = ""
     actor: str = "provider"
+
+
+class DebtorRequest(BaseModel):
+    """The debtor asked, on their page, for something only a person can agree (a later promise,
+    a plan outside the policy's self-service limits): it becomes an agent task."""
+
+    kind: str
+    """`promise_request` or `plan_request`."""
+    title: str
+    detail: dict[str, str] = Field(default_factory=dict)
+    actor: str = "debtor"
 
 
 class TaskCompleted(BaseModel):
