@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 
+from fake_mollie import FakeMollie
+
 log = logging.getLogger("dunwell.fake_providers")
 
 SENDGRID_API_KEY = "SG.fake-dunwell-key"
@@ -101,6 +103,8 @@ class FakeProviders:
         self._failures: dict[str, list[int]] = {"sendgrid": [], "twilio": []}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.mollie = FakeMollie()
+        """Mollie's payments API and a checkout page (fake_mollie.py)."""
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -110,6 +114,7 @@ class FakeProviders:
         server = _Server(("127.0.0.1", self._port), _Handler)
         server.fake = self
         self._server = server
+        self.mollie.base_url = self.base_url
         self._thread = threading.Thread(
             target=server.serve_forever, name="fake-providers", daemon=True
         )
@@ -583,6 +588,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
+        mollie = fake.mollie.post(path, self.headers, body)
+        if mollie is not None:
+            self._answer(_Answer(*mollie))
+            return
         if path == "/_fake/twilio/inbound":
             answer = fake._simulate_inbound(body)
         elif path == "/v3/mail/send":
@@ -600,6 +609,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
+        mollie = self.server.fake.mollie.get(path, self.headers)
+        if mollie is not None:
+            self._answer(_Answer(*mollie))
+            return
         if _TWILIO_MESSAGES.match(path):
             self._answer(self.server.fake._twilio_list(path, query, self.headers))
             return
@@ -632,7 +645,8 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="dunwell fake-providers", description="A fake SendGrid and Twilio on loopback."
+        prog="dunwell fake-providers",
+        description="A fake SendGrid, Twilio and Mollie on loopback.",
     )
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument(
@@ -656,11 +670,13 @@ def main(argv: list[str] | None = None) -> None:
             "DUNWELL_TWILIO_AUTH_TOKEN": fake.twilio_auth_token,
             "DUNWELL_TWILIO_FROM": "+15005550006",
             "DUNWELL_TWILIO_WHATSAPP_FROM": "+14155238886",
+            "DUNWELL_MOLLIE_BASE_URL": fake.base_url,
+            "DUNWELL_MOLLIE_API_KEY": fake.mollie.api_key,
         }
         if public:
             settings["DUNWELL_PUBLIC_URL"] = public
             settings["DUNWELL_SENDGRID_WEBHOOK_PUBLIC_KEY"] = fake.sendgrid_webhook_public_key
-        print("Fake SendGrid and Twilio listening. Start dunwell with:\n")
+        print("Fake SendGrid, Twilio and Mollie listening. Start dunwell with:\n")
         print("\n".join(f"export {name}={value}" for name, value in settings.items()))
         print(f"\nWhat arrived: curl {fake.base_url}/_fake/messages", flush=True)
         try:

@@ -121,6 +121,14 @@ class Settings(BaseSettings):
         description="Secret the debtors' personal links are derived from (at least 32 "
         "characters); `dunwell dev` makes one. Without it messages carry the payment link only.",
     )
+    mollie_api_key: SecretStr | None = Field(
+        None,
+        description="Mollie API key (`live_…` or `test_…`): the debtor's page takes payments "
+        "(iDEAL and the account's other methods). Without it, Pay opens the invoice's payment_url.",
+    )
+    mollie_base_url: str | None = Field(
+        None, description="Mollie's API address, for a fake (`dunwell fake-providers`)."
+    )
     portal_requests_per_minute: int = Field(
         30,
         description="Most portal requests per minute per link, and ten times that per "

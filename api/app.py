@@ -17,9 +17,10 @@ from api.auth import parse_keys
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
 from api.portal import actions as portal_actions
+from api.portal import payments as portal_payments
 from api.portal import routes as portal_routes
 from api.portal.routes import HERE as PORTAL_HERE
-from api.portal.routes import Portal
+from api.portal.routes import Portal, checkout_origins
 from api.portal.security import PortalHeaders, hide_links_in_logs
 from api.routes import actions, codec, customers, health, invoices, policies, tasks, webhooks
 from db.keys import KeyStore
@@ -106,10 +107,12 @@ def create_app(
         allow_methods=["POST"],
         allow_headers=["Content-Type", "X-Namespace", "Authorization"],
     )
-    app.add_middleware(PortalHeaders)
+    app.add_middleware(PortalHeaders, form_targets=checkout_origins(settings))
     for module in (health, invoices, actions, customers, policies, tasks, codec, webhooks):
         app.include_router(module.router)
     app.include_router(portal_routes.router)
     app.include_router(portal_actions.router)
+    app.include_router(portal_payments.router)
+    app.include_router(portal_payments.webhook)
     app.mount("/static/portal", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
     return app

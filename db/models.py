@@ -313,3 +313,22 @@ class PortalLinkRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class PortalPaymentRow(Base):
+    """A payment a debtor started on their page: which invoices it pays, and how much of each.
+
+    `ref` is ours (in the return address); `payment_id` is Mollie's. The status here is only what
+    we last fetched: Mollie's answer is the truth, and is always asked again."""
+
+    __tablename__ = "portal_payments"
+
+    ref: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    payment_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    allocation: Mapped[dict[str, Any]] = mapped_column(json_type())
+    """`{invoice_id: amount}`, oldest invoice first."""
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

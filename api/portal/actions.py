@@ -25,9 +25,9 @@ from api.problems import Problem
 from api.schemas import ContactIn
 from db.store import InvoiceView
 from workflows.models import (
+    AgentRequest,
     ChannelOptedOut,
     ContactChanged,
-    DebtorRequest,
     OpenDispute,
     PromiseToPay,
 )
@@ -150,13 +150,13 @@ async def ask_a_person(
     detail = {"promised_on": day.isoformat()}
     if message.strip():
         detail["message"] = message.strip()
-    ask = DebtorRequest(
+    ask = AgentRequest(
         kind="promise_request",
         title=f"The debtor of invoice {invoice} asks to pay by {day.isoformat()}, later than "
         "the policy agrees by itself: call or write to agree a date or a plan",
         detail=detail,
     )
-    await journeys.signal(client, portal.store, invoice, "debtor_request", ask)
+    await journeys.signal(client, portal.store, invoice, "agent_request", ask)
     return back(token, invoice, done="request")
 
 

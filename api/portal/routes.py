@@ -7,8 +7,10 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.policy_cache import PolicyCache
 from api.portal import view
+from api.portal.mollie import Mollie
 from api.portal.security import LANGUAGE_COOKIE, RateLimit, Sessions, is_https
 from api.portal.texts import LANGUAGES, TEXTS
 from db.store import InvoiceView, Store
@@ -41,6 +44,7 @@ class Portal:
     per_link: RateLimit
     per_address: RateLimit
     pages: Environment
+    mollie: Mollie | None = None
 
     @classmethod
     def build(
@@ -63,6 +67,7 @@ class Portal:
             per_link=RateLimit(rate),
             per_address=RateLimit(rate * 10),
             pages=pages,
+            mollie=mollie_from(settings),
         )
 
     def render(self, name: str, language: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -77,6 +82,22 @@ class Portal:
             t=TEXTS[language], lang=language, languages=LANGUAGES, company=company, **values
         )
         return HTMLResponse(html, status_code=status)
+
+
+def mollie_from(settings: Settings) -> Mollie | None:
+    if settings.mollie_api_key is None or not settings.mollie_api_key.get_secret_value():
+        return None
+    return Mollie(settings.mollie_api_key.get_secret_value(), settings.mollie_base_url)
+
+
+def checkout_origins(settings: Settings) -> tuple[str, ...]:
+    """Where a Pay form's redirect may lead (the browser checks it against the CSP)."""
+    if settings.mollie_api_key is None:
+        return ()
+    if settings.mollie_base_url:
+        parts = urlsplit(settings.mollie_base_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
+    return ("https://www.mollie.com",)
 
 
 async def _portal(request: Request) -> Portal:
@@ -199,6 +220,12 @@ async def page(
     shown += [i for i in invoices if i.outcome is None and i is not first]
     cards = [view.card(i, payments.get(i.invoice_id, []), words) for i in shown]
     latest = await _latest_promise(portal, shown)
+    owing = [i for i in shown if i.outcome is None and i.outstanding > 0]
+    same = [i for i in owing if owing and i.currency == owing[0].currency]
+    total = sum((i.outstanding for i in same), Decimal(0))
+    open_total = (
+        words("pay_all", amount=words.money(total, same[0].currency)) if len(same) > 1 else ""
+    )
     notice = view.notice(words, done, problem, date, latest.get(invoice or ""))
     messages = await run_in_threadpool(portal.store.messages_to_customer, customer_id)
     sid, new_session = portal.sessions.begin(request)
@@ -219,6 +246,8 @@ async def page(
         tomorrow=(datetime.now(UTC).date() + timedelta(days=1)).isoformat(),
         customer=customer,
         reasons=DISPUTE_REASONS,
+        online=portal.mollie is not None,
+        open_total=open_total,
     )
     if new_session:
         portal.sessions.remember(request, response, sid)

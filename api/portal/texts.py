@@ -104,6 +104,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_sms": "No more text messages",
         "no_whatsapp": "No more WhatsApp messages",
         "contact_send": "Save",
+        "notice_problem_pay_unavailable": "Paying online is not possible just now. Please try "
+        "again later, or pay by bank transfer.",
+        "pay_all": "Pay all open invoices: {amount}",
+        "pay_waiting_title": "We are processing your payment",
+        "pay_waiting": "This page refreshes by itself. It usually takes a few seconds.",
+        "pay_paid_title": "Thank you, your payment of {amount} was received",
+        "pay_paid": "We have recorded it; you will not receive further reminders for what it paid.",
+        "pay_failed_title": "Your payment did not go through",
+        "pay_failed": "Nothing was charged. You can try again, or choose another way to pay.",
+        "pay_back": "Back to your invoices",
     },
     "nl": {
         "title": "Uw facturen",
@@ -205,5 +215,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_sms": "Geen sms meer",
         "no_whatsapp": "Geen WhatsApp-berichten meer",
         "contact_send": "Opslaan",
+        "notice_problem_pay_unavailable": "Online betalen lukt nu niet. Probeer het later "
+        "opnieuw, of betaal per bankoverschrijving.",
+        "pay_all": "Betaal alle openstaande facturen: {amount}",
+        "pay_waiting_title": "We verwerken uw betaling",
+        "pay_waiting": "Deze pagina ververst vanzelf. Meestal duurt het een paar seconden.",
+        "pay_paid_title": "Dank u wel, uw betaling van {amount} is ontvangen",
+        "pay_paid": "We hebben haar verwerkt; u krijgt geen herinneringen meer voor wat ze "
+        "betaalde.",
+        "pay_failed_title": "Uw betaling is niet gelukt",
+        "pay_failed": "Er is niets afgeschreven. U kunt het opnieuw proberen, of op een andere "
+        "manier betalen.",
+        "pay_back": "Terug naar uw facturen",
     },
 }

@@ -88,6 +88,16 @@ class Words:
         return ", ".join(names[:-1]) + f" {self('and')} " + names[-1]
 
 
+def due_now(invoice: InvoiceView) -> Decimal:
+    """What "Pay" asks for: the next instalment during a plan, else all that is outstanding."""
+    plan = invoice.plan
+    if invoice.stage == "arrangement" and plan is not None and plan.status == "running":
+        for instalment in plan.instalments:
+            if instalment.status in ("open", "late"):
+                return min(instalment.amount - instalment.paid, invoice.outstanding)
+    return invoice.outstanding
+
+
 def card(invoice: InvoiceView, payments: list[TimelineEvent], words: Words) -> Card:
     currency = invoice.currency
     received = [
@@ -122,7 +132,7 @@ def card(invoice: InvoiceView, payments: list[TimelineEvent], words: Words) -> C
         next=next_in_words(invoice, words),
         outstanding=invoice.outstanding,
         currency=currency,
-        pay_label=words("pay", amount=words.money(invoice.outstanding, currency)),
+        pay_label=words("pay", amount=words.money(due_now(invoice), currency)),
         payment_url=invoice.invoice.payment_url,
         payments=received,
         plan=plan,
@@ -173,6 +183,7 @@ NOTICES = {
         "promise_count",
         "promise_now",
         "contact_invalid",
+        "pay_unavailable",
     ),
 }
 

@@ -3,15 +3,24 @@ invoices (amounts, payments, plans, the messages sent to them; nothing internal)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from db.models import InvoiceRow, MessageRow, PortalLinkRow, TimelineEventRow
-from db.store.base import _event, _invoice_view, _message_view
+from db.models import (
+    InvoiceRow,
+    MessageRow,
+    PortalLinkRow,
+    PortalPaymentRow,
+    TaskRow,
+    TimelineEventRow,
+)
+from db.store.base import _event, _insert_ignore, _invoice_view, _message_view
 from db.store.tasks import TaskStore
-from db.store.views import InvoiceView, MessageView
+from db.store.views import InvoiceView, MessageView, PortalPayment
 from workflows.models import TimelineEvent
 
 DEBTOR_EVENT_KINDS = ("payment", "dispute_opened", "dispute_resolved", "promise", "arrangement")
@@ -104,3 +113,43 @@ class PortalStore(TaskStore):
         )
         with self._sessions() as session:
             return [(row.invoice_id, _event(row)) for row in session.scalars(query)]
+
+    def add_portal_payment(self, payment: PortalPayment) -> None:
+        with self._sessions.begin() as session:
+            session.add(PortalPaymentRow(**payment.model_dump()))
+
+    def set_portal_payment(self, ref: str, payment_id: str | None, status: str) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(PortalPaymentRow, ref)
+            if row is not None:
+                row.payment_id = payment_id or row.payment_id
+                row.status = status
+
+    def portal_payment(
+        self, ref: str | None = None, payment_id: str | None = None
+    ) -> PortalPayment | None:
+        query = sa.select(PortalPaymentRow)
+        query = query.where(
+            PortalPaymentRow.ref == ref if ref else PortalPaymentRow.payment_id == payment_id
+        )
+        with self._sessions() as session:
+            row = session.scalars(query).first()
+            return None if row is None else PortalPayment.model_validate(row, from_attributes=True)
+
+    def open_task(
+        self, key: str, invoice_id: str, customer_id: str, kind: str, title: str, **detail: Any
+    ) -> bool:
+        """An agent task no journey can create (its journey has closed); once per `key`."""
+        task = {
+            "id": uuid.uuid4().hex,
+            "task_key": key,
+            "invoice_id": invoice_id,
+            "customer_id": customer_id,
+            "kind": kind,
+            "title": title[:500],
+            "detail": detail,
+            "status": "open",
+            "created_at": self._clock(),
+        }
+        with self._sessions.begin() as session:
+            return _insert_ignore(session, TaskRow, task, "task_key")

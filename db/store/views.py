@@ -125,3 +125,17 @@ class TaskView(BaseModel):
     completed_at: datetime | None
     completed_by: str | None
     note: str | None
+
+
+class PortalPayment(BaseModel):
+    """A payment a debtor started on their page (see `PortalPaymentRow`)."""
+
+    ref: str
+    payment_id: str | None = None
+    customer_id: str
+    allocation: dict[str, str]
+    """`{invoice_id: amount}` as strings, oldest invoice first."""
+    amount: Decimal
+    currency: str
+    status: str
+    created_at: datetime

@@ -32,6 +32,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+import fake_mollie
 import fake_providers as fake
 from activities.channels import build_senders
 from api.app import create_app
@@ -167,6 +168,8 @@ def system_settings(tmp_path: Path, fake_providers: FakeProviders, task_queue: s
         twilio_from="+3197010000000",
         twilio_base_url=fake_providers.base_url,
         portal_secret=SecretStr(PORTAL_SECRET),
+        mollie_api_key=SecretStr(fake_mollie.MOLLIE_API_KEY),
+        mollie_base_url=fake_providers.base_url,
         company_name="Jansen Groothandel B.V.",
         company_address="Damrak 1, 1012 LG Amsterdam",
         company_email="debiteuren@jansen.example",
@@ -235,9 +238,13 @@ async def served(system: System) -> AsyncIterator[str]:
             break
         await asyncio.sleep(0.05)
     assert server.started, "the API did not start serving"
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # What providers and browsers are sent to (Mollie's return and webhook addresses) is here.
+    public, system.settings.public_url = system.settings.public_url, base
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield base
     finally:
+        system.settings.public_url = public
         server.should_exit = True
         await task
 

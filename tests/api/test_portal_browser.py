@@ -115,7 +115,7 @@ async def test_a_promise_beyond_the_limits_goes_to_a_person(system: System, tab:
     await expect(tab.locator("#notice")).to_contain_text("Uw verzoek is naar ons team gestuurd")
 
     def requested(view: dict[str, Any]) -> bool:
-        return any(e["kind"] == "debtor_request" for e in view["timeline"])
+        return any(e["kind"] == "agent_request" for e in view["timeline"])
 
     await system.until(invoice_id, requested)
     tasks = (await system.get("/v1/tasks?status=open")).json()
@@ -158,3 +158,35 @@ async def test_a_form_without_its_csrf_token_is_refused(system: System, tab: Pag
     assert answer.status == 403
     assert "Dit formulier is verlopen" in await answer.text()
     assert (await system.invoice(view["invoice_id"]))["stage"] != "disputed"
+
+
+async def test_a_debtor_pays_by_ideal_through_mollie(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    invoice_id = view["invoice_id"]
+    await tab.goto(link)
+    await tab.get_by_role("button", name="Betaal € 1.250,00").click()
+    await expect(tab.get_by_role("heading", name="Fake Mollie checkout")).to_be_visible()
+    await tab.get_by_role("button", name="Paid").click()
+    # Back from Mollie: processing at first, then paid once Mollie's webhook was applied.
+    await expect(tab.get_by_role("heading", level=1)).to_have_text(
+        "Dank u wel, uw betaling van € 1.250,00 is ontvangen", timeout=15_000
+    )
+    await screenshot(tab, "portal-paid")
+    assert await accessibility_problems(tab) == []
+    closed = await system.until(invoice_id, lambda v: v["outcome"] == "paid")
+    [payment] = [e for e in closed["timeline"] if e["kind"] == "payment"]
+    [made] = system.providers.mollie.payments
+    assert payment["actor"] == "debtor"
+    assert payment["detail"]["reference"] == f"mollie:{made['id']}"
+    assert made["metadata"]["invoices"] == {invoice_id: "1250.0000"}
+
+
+async def test_a_failed_mollie_payment_changes_nothing(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    await tab.goto(link)
+    await tab.get_by_role("button", name="Betaal € 1.250,00").click()
+    await tab.get_by_role("button", name="Failed").click()
+    await expect(tab.get_by_role("heading", level=1)).to_have_text("Uw betaling is niet gelukt")
+    await screenshot(tab, "portal-payment-failed")
+    after = await system.invoice(view["invoice_id"])
+    assert after["outcome"] is None and after["outstanding"] == "1250.00"

@@ -28,6 +28,7 @@ TABLES = {
     "early_receipts",
     "provider_states",
     "portal_links",
+    "portal_payments",
 }
 
 

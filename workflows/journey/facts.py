@@ -11,10 +11,10 @@ from workflows.common import ALL_CHANNELS, apply_contact_change, reachable_chann
 from workflows.journey.base import JourneyBase
 from workflows.journey.state import CALL, QueuedMessage
 from workflows.models import (
+    AgentRequest,
     ChannelOptedIn,
     ChannelOptedOut,
     ContactChanged,
-    DebtorRequest,
     MessageBounced,
     Outcome,
     PaymentReceived,
@@ -134,9 +134,9 @@ class Facts(JourneyBase):
             self._no_working_contact(last.template)
 
     @workflow.signal
-    def debtor_request(self, request: DebtorRequest) -> None:
-        """The debtor asked for something a person must agree: their request, and a task."""
-        self._emit("debtor_request", request.actor, request=request.kind, **request.detail)
+    def agent_request(self, request: AgentRequest) -> None:
+        """Something a person must settle: the request on the timeline, and a task."""
+        self._emit("agent_request", request.actor, request=request.kind, **request.detail)
         self._task(request.kind, request.title, **request.detail)
 
     @workflow.signal

@@ -31,10 +31,10 @@ from workflows.models.commands import (
     Resume,
 )
 from workflows.models.facts import (
+    AgentRequest,
     ChannelOptedIn,
     ChannelOptedOut,
     ContactChanged,
-    DebtorRequest,
     MessageBounced,
     PaymentReceived,
     TaskCompleted,
@@ -64,6 +64,7 @@ from workflows.models.plan import (
 
 __all__ = [
     "ActionResult",
+    "AgentRequest",
     "AgreeArrangement",
     "CancelArrangement",
     "ChannelOptedIn",
@@ -72,7 +73,6 @@ __all__ = [
     "Close",
     "ContactChanged",
     "Customer",
-    "DebtorRequest",
     "DisputeOutcome",
     "EndPlan",
     "Instalment",

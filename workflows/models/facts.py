@@ -49,12 +49,13 @@ class MessageBounced(BaseModel):
     actor: str = "provider"
 
 
-class DebtorRequest(BaseModel):
-    """The debtor asked, on their page, for something only a person can agree (a later promise,
-    a plan outside the policy's self-service limits): it becomes an agent task."""
+class AgentRequest(BaseModel):
+    """Something only a person can settle: the debtor asked on their page for more than the
+    policy agrees by itself (a later promise, a plan), or a payment was refunded or charged back.
+    It becomes an agent task."""
 
     kind: str
-    """`promise_request` or `plan_request`."""
+    """`promise_request`, `plan_request` or `refund`."""
     title: str
     detail: dict[str, str] = Field(default_factory=dict)
     actor: str = "debtor"
