@@ -46,7 +46,7 @@ def back(token: str, invoice: str, **notice: str) -> RedirectResponse:
     return RedirectResponse(f"/p/{token}?{query}#notice", status_code=303)
 
 
-async def _checked(
+async def checked(
     portal: PortalDep, request: Request, token: str, csrf: str, invoice_id: str | None
 ) -> tuple[str, list[InvoiceView], InvoiceView | None]:
     """The link's customer and invoices, after the link, the rate limits and the CSRF token
@@ -56,6 +56,19 @@ async def _checked(
         raise Refused(403, "form_expired", invoices[0].invoice.customer.locale)
     found = next((i for i in invoices if i.invoice_id == invoice_id), None)
     return customer_id, invoices, found
+
+
+async def open_invoice(
+    portal: PortalDep, request: Request, token: str, csrf: str, invoice_id: str
+) -> InvoiceView | Response:
+    """The customer's open invoice a form is about, or the answer to give instead."""
+    try:
+        _, _, found = await checked(portal, request, token, csrf, invoice_id)
+    except Refused as refused:
+        return refused_page(portal, request, refused)
+    if found is None or found.outcome is not None:
+        return back(token, invoice_id, problem="closed")
+    return found
 
 
 @router.post("/{token}/dispute")
@@ -70,12 +83,9 @@ async def dispute(
     details: Text = "",
 ) -> Response:
     """Tell us something is wrong with an invoice: the reminders stop at once."""
-    try:
-        _, _, found = await _checked(portal, request, token, csrf, invoice)
-    except Refused as refused:
-        return refused_page(portal, request, refused)
-    if found is None or found.outcome is not None:
-        return back(token, invoice, problem="closed")
+    found = await open_invoice(portal, request, token, csrf, invoice)
+    if isinstance(found, Response):
+        return found
     if reason not in DISPUTE_REASONS:
         return back(token, invoice, problem="dispute_reason")
     text = f"{reason}: {details.strip()}" if details.strip() else reason
@@ -101,12 +111,9 @@ async def promise(
     promised_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Promise to pay by a date: agreed at once within the policy's limits."""
-    try:
-        _, _, found = await _checked(portal, request, token, csrf, invoice)
-    except Refused as refused:
-        return refused_page(portal, request, refused)
-    if found is None or found.outcome is not None:
-        return back(token, invoice, problem="closed")
+    found = await open_invoice(portal, request, token, csrf, invoice)
+    if isinstance(found, Response):
+        return found
     try:
         day = date.fromisoformat(promised_on)
     except ValueError:
@@ -137,11 +144,10 @@ async def ask_a_person(
     message: Text = "",
 ) -> Response:
     """Send a request the page cannot agree by itself to a person (an agent task)."""
-    try:
-        _, _, found = await _checked(portal, request, token, csrf, invoice)
-    except Refused as refused:
-        return refused_page(portal, request, refused)
-    if found is None or found.outcome is not None or kind != "promise_request":
+    found = await open_invoice(portal, request, token, csrf, invoice)
+    if isinstance(found, Response):
+        return found
+    if kind != "promise_request":
         return back(token, invoice, problem="closed")
     try:
         day = date.fromisoformat(promised_on)
@@ -178,7 +184,7 @@ async def contact(
 
     Opting back in is for an agent (the debtor may have said STOP by text, too)."""
     try:
-        _, invoices, _ = await _checked(portal, request, token, csrf, None)
+        _, invoices, _ = await checked(portal, request, token, csrf, None)
     except Refused as refused:
         return refused_page(portal, request, refused)
     current = invoices[-1].invoice.customer

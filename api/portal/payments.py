@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import journeys
 from api.deps import StoreDep, TemporalClient
-from api.portal.actions import back
+from api.portal.actions import back, checked
 from api.portal.mollie import IdentifierError, MollieError, NotFoundError
 from api.portal.routes import PortalDep, Refused, open_link, refused_page
 from api.portal.view import Words, due_now
@@ -63,9 +63,7 @@ async def pay(
 ) -> Response:
     """Start a Mollie payment and go to its checkout."""
     try:
-        customer_id, invoices = await open_link(portal, request, token)
-        if not portal.sessions.csrf_ok(request, token, csrf):
-            raise Refused(403, "form_expired", invoices[0].invoice.customer.locale)
+        customer_id, invoices, _ = await checked(portal, request, token, csrf, None)
     except Refused as refused:
         return refused_page(portal, request, refused)
     allocation = allocate(invoices, scope, invoice)
