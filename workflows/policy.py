@@ -8,6 +8,7 @@ invoice's due moment and may be negative (before it).
 from __future__ import annotations
 
 from datetime import time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -135,6 +136,18 @@ class Step(BaseModel):
         return f"{channels} · {tone} · {self.template}"
 
 
+class SelfServicePlan(BaseModel):
+    """The instalment plans a debtor may agree by themselves on their page; anything else
+    becomes a `plan_request` task for an agent."""
+
+    max_instalments: int = Field(6, ge=2, le=36)
+    """Most monthly instalments."""
+    min_instalment: Decimal = Field(Decimal("25"), ge=0)
+    """Smallest instalment, in the invoice's currency."""
+    first_within: timedelta = timedelta(days=14)
+    """The first instalment falls due at the latest this long after the proposal."""
+
+
 class Policy(BaseModel):
     """A named, versioned escalation policy."""
 
@@ -150,6 +163,11 @@ class Policy(BaseModel):
     max_instalments: int = Field(36, ge=1)
     instalment_reminder_before: timedelta = timedelta(days=3)
     instalment_grace: timedelta = timedelta(days=5)
+    self_service_plan: SelfServicePlan | None = Field(
+        default_factory=SelfServicePlan,
+        description="Plans the debtor may agree on their page (null: every proposal goes to an "
+        "agent).",
+    )
     portal_link_valid_for: timedelta = Field(
         timedelta(days=90),
         description="How long a debtor's personal link keeps working after their last open "

@@ -1,6 +1,7 @@
-"""What a debtor can do on their page: dispute an invoice, promise a date, ask a person for more,
-and change how we reach them. Each lands in the journey as actor `debtor`, exactly as an agent's
-action would (the same updates, the same refusals), then the page says what happened.
+"""What a debtor can do on their page: dispute an invoice, promise a date, propose a plan, ask a
+person for more, and change how we reach them. Each lands in the journey as actor `debtor`,
+exactly as an agent's action would (the same updates, the same refusals), then the page says
+what happened.
 
 Forms are posted, checked against the session's CSRF token, and answered with a redirect back to
 the page (post/redirect/get), which shows a notice chosen from a fixed list: nothing a request
@@ -20,12 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api import journeys
 from api.deps import TemporalClient
+from api.portal import proposal
 from api.portal.routes import DISPUTE_REASONS, PortalDep, Refused, open_link, refused_page
 from api.problems import Problem
 from api.schemas import ContactIn
 from db.store import InvoiceView
 from workflows.models import (
     AgentRequest,
+    AgreeArrangement,
     ChannelOptedOut,
     ContactChanged,
     OpenDispute,
@@ -131,6 +134,39 @@ async def promise(
     return back(token, invoice, done="promise", date=day.isoformat())
 
 
+@router.post("/{token}/plan")
+async def propose_plan(
+    token: str,
+    request: Request,
+    portal: PortalDep,
+    client: TemporalClient,
+    csrf: Annotated[str, Form()] = "",
+    invoice: Annotated[str, Form(max_length=200)] = "",
+    count: Annotated[int, Form(ge=2, le=36)] = 2,
+    first_on: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Propose monthly instalments: agreed at once within the policy's `self_service_plan`."""
+    found = await open_invoice(portal, request, token, csrf, invoice)
+    if isinstance(found, Response):
+        return found
+    try:
+        first = date.fromisoformat(first_on)
+    except ValueError:
+        return back(token, invoice, problem="promise_date")
+    instalments = proposal.split(found.outstanding, found.currency, count, first)
+    policy = await portal.policies.get(found.policy_name)
+    asked = {"count": str(count), "date": first.isoformat()}
+    why = proposal.refusal(policy.self_service_plan if policy else None, instalments, date.today())
+    if why is not None:
+        return back(token, invoice, problem=why, **asked)
+    try:
+        agreed = AgreeArrangement(instalments=instalments, actor=DEBTOR)
+        await journeys.update(client, portal.store, invoice, "agree_arrangement", agreed)
+    except Problem:
+        return back(token, invoice, problem="plan_refused", **asked)
+    return back(token, invoice, done="plan", **asked)
+
+
 @router.post("/{token}/request")
 async def ask_a_person(
     token: str,
@@ -141,27 +177,39 @@ async def ask_a_person(
     invoice: Annotated[str, Form(max_length=200)] = "",
     kind: Annotated[str, Form(max_length=32)] = "",
     promised_on: Annotated[str, Form(max_length=10)] = "",
+    count: Annotated[int, Form(ge=0, le=36)] = 0,
     message: Text = "",
 ) -> Response:
     """Send a request the page cannot agree by itself to a person (an agent task)."""
     found = await open_invoice(portal, request, token, csrf, invoice)
     if isinstance(found, Response):
         return found
-    if kind != "promise_request":
+    if kind not in ("promise_request", "plan_request"):
         return back(token, invoice, problem="closed")
     try:
         day = date.fromisoformat(promised_on)
     except ValueError:
         return back(token, invoice, problem="promise_date")
-    detail = {"promised_on": day.isoformat()}
+    if kind == "plan_request":
+        plan = proposal.split(found.outstanding, found.currency, max(count, 2), day)
+        detail = {
+            "instalments": str(len(plan)),
+            "first_on": day.isoformat(),
+            "schedule": ";".join(f"{i.due_on}={i.amount}" for i in plan),
+        }
+        title = (
+            f"The debtor of invoice {invoice} proposes {len(plan)} monthly instalments from "
+            f"{day.isoformat()}, outside what the policy agrees by itself: agree a plan or call"
+        )
+    else:
+        detail = {"promised_on": day.isoformat()}
+        title = (
+            f"The debtor of invoice {invoice} asks to pay by {day.isoformat()}, later than the "
+            "policy agrees by itself: call or write to agree a date or a plan"
+        )
     if message.strip():
         detail["message"] = message.strip()
-    ask = AgentRequest(
-        kind="promise_request",
-        title=f"The debtor of invoice {invoice} asks to pay by {day.isoformat()}, later than "
-        "the policy agrees by itself: call or write to agree a date or a plan",
-        detail=detail,
-    )
+    ask = AgentRequest(kind=kind, title=title, detail=detail)
     await journeys.signal(client, portal.store, invoice, "agent_request", ask)
     return back(token, invoice, done="request")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +25,7 @@ from api.portal.texts import LANGUAGES, TEXTS
 from db.store import InvoiceView, Store
 from portal_links import PortalLinks
 from settings import Settings
+from workflows.policy import Policy, Step
 
 HERE = Path(__file__).parent
 DISPUTE_REASONS = ("wrong_amount", "not_received", "already_paid", "quality", "other")
@@ -147,22 +148,36 @@ async def _still_valid(portal: Portal, invoices: list[InvoiceView]) -> bool:
     policy = await portal.policies.get(last.policy_name)
     valid_for = policy.portal_link_valid_for if policy else None
     if valid_for is None:
-        from workflows.policy import Policy
-
         valid_for = Policy.model_fields["portal_link_valid_for"].default
     return datetime.now(UTC) <= last.updated_at + valid_for
 
 
-async def _latest_promise(portal: Portal, invoices: list[InvoiceView]) -> dict[str, date]:
-    """Per invoice, the latest date the page can agree by itself (the policy's
-    `promise_max_delay` from today)."""
+async def limits(
+    portal: Portal, invoices: list[InvoiceView], words: view.Words
+) -> dict[str, view.Limits]:
+    """Per invoice, what the page can agree by itself under the invoice's policy: a promise up
+    to `promise_max_delay` from today, a plan within `self_service_plan`."""
     today = datetime.now(UTC).date()
-    latest = {}
+    found = {}
     for invoice in invoices:
-        policy = await portal.policies.get(invoice.policy_name)
-        delay = policy.promise_max_delay if policy else timedelta(days=30)
-        latest[invoice.invoice_id] = today + timedelta(days=max(delay.days, 1))
-    return latest
+        policy = await portal.policies.get(invoice.policy_name) or Policy(
+            name="fallback", steps=[Step(name="none", offset=timedelta(0), action="agent_task")]
+        )
+        plan = policy.self_service_plan
+        promise_latest = today + timedelta(days=max(policy.promise_max_delay.days, 1))
+        first_latest = today + timedelta(days=max(plan.first_within.days, 0)) if plan else today
+        found[invoice.invoice_id] = view.Limits(
+            promise_latest=promise_latest,
+            plan=plan,
+            plan_first_latest=first_latest,
+            values={
+                "latest": words.day(promise_latest),
+                "plan_max": str(plan.max_instalments) if plan else "",
+                "plan_min": words.money(plan.min_instalment, invoice.currency) if plan else "",
+                "plan_latest": words.day(first_latest),
+            },
+        )
+    return found
 
 
 class Refused(Exception):
@@ -201,6 +216,7 @@ async def page(
     done: Annotated[str | None, Query(max_length=32)] = None,
     problem: Annotated[str | None, Query(max_length=32)] = None,
     date: Annotated[str | None, Query(max_length=10)] = None,
+    count: Annotated[str | None, Query(max_length=2, pattern=r"^[0-9]+$")] = None,
 ) -> Response:
     """The debtor's page."""
     try:
@@ -219,14 +235,16 @@ async def page(
     shown = [first] if first else []
     shown += [i for i in invoices if i.outcome is None and i is not first]
     cards = [view.card(i, payments.get(i.invoice_id, []), words) for i in shown]
-    latest = await _latest_promise(portal, shown)
+    allowed = await limits(portal, shown, words)
     owing = [i for i in shown if i.outcome is None and i.outstanding > 0]
     same = [i for i in owing if owing and i.currency == owing[0].currency]
     total = sum((i.outstanding for i in same), Decimal(0))
     open_total = (
         words("pay_all", amount=words.money(total, same[0].currency)) if len(same) > 1 else ""
     )
-    notice = view.notice(words, done, problem, date, latest.get(invoice or ""))
+    focus = allowed.get(invoice or "")
+    asked = {"date": date, "count": count}
+    notice = view.notice(words, done, problem, asked, focus.values if focus else {})
     messages = await run_in_threadpool(portal.store.messages_to_customer, customer_id)
     sid, new_session = portal.sessions.begin(request)
     response = portal.render(
@@ -242,7 +260,8 @@ async def page(
         notice=notice,
         problem=problem or "",
         asked_date=date or "",
-        latest={k: (v.isoformat(), words.day(v)) for k, v in latest.items()},
+        limits=allowed,
+        asked_count=count or "",
         tomorrow=(datetime.now(UTC).date() + timedelta(days=1)).isoformat(),
         customer=customer,
         reasons=DISPUTE_REASONS,

@@ -31,6 +31,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "plan": "Your payment plan",
         "instalment": "Instalment",
         "instalment_status": "Status",
+        "instalment_amount": "Amount",
         "status_open": "to pay",
         "status_paid": "paid",
         "status_late": "late",
@@ -114,6 +115,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_failed_title": "Your payment did not go through",
         "pay_failed": "Nothing was charged. You can try again, or choose another way to pay.",
         "pay_back": "Back to your invoices",
+        "plan_title": "I would like to pay in instalments",
+        "plan_count": "Number of monthly instalments",
+        "plan_first": "First instalment on",
+        "plan_hint": "Up to {plan_max} monthly instalments of at least {plan_min}, the first by "
+        "{plan_latest}.",
+        "plan_send": "Propose this plan",
+        "notice_done_plan": "Thank you: your payment plan of {count} monthly instalments from "
+        "{date} is agreed. You will receive it in writing, and a reminder before each instalment.",
+        "notice_problem_plan_not_self_service": "We cannot agree a payment plan online. You can "
+        "send your proposal to our team instead.",
+        "notice_problem_plan_too_many": "We can agree at most {plan_max} instalments here. You "
+        "can send your proposal to our team instead.",
+        "notice_problem_plan_too_small": "Each instalment must be at least {plan_min} here. You "
+        "can send your proposal to our team instead.",
+        "notice_problem_plan_first_late": "The first instalment must fall due by {plan_latest} "
+        "here. You can send your proposal to our team instead.",
+        "notice_problem_plan_refused": "We could not agree this plan just now (for example "
+        "while we look into a problem you reported). You can send your proposal to our team.",
     },
     "nl": {
         "title": "Uw facturen",
@@ -141,6 +160,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "plan": "Uw betalingsregeling",
         "instalment": "Termijn",
         "instalment_status": "Status",
+        "instalment_amount": "Bedrag",
         "status_open": "te betalen",
         "status_paid": "betaald",
         "status_late": "te laat",
@@ -227,5 +247,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_failed": "Er is niets afgeschreven. U kunt het opnieuw proberen, of op een andere "
         "manier betalen.",
         "pay_back": "Terug naar uw facturen",
+        "plan_title": "Ik wil in termijnen betalen",
+        "plan_count": "Aantal maandelijkse termijnen",
+        "plan_first": "Eerste termijn op",
+        "plan_hint": "Maximaal {plan_max} maandelijkse termijnen van minstens {plan_min}, de "
+        "eerste uiterlijk {plan_latest}.",
+        "plan_send": "Deze regeling voorstellen",
+        "notice_done_plan": "Dank u wel: uw betalingsregeling van {count} maandelijkse termijnen "
+        "vanaf {date} is afgesproken. U ontvangt haar op schrift, en een herinnering voor elke "
+        "termijn.",
+        "notice_problem_plan_not_self_service": "We kunnen online geen betalingsregeling "
+        "afspreken. U kunt uw voorstel wel naar ons team sturen.",
+        "notice_problem_plan_too_many": "We kunnen hier hoogstens {plan_max} termijnen afspreken. "
+        "U kunt uw voorstel wel naar ons team sturen.",
+        "notice_problem_plan_too_small": "Elke termijn moet hier minstens {plan_min} zijn. U kunt "
+        "uw voorstel wel naar ons team sturen.",
+        "notice_problem_plan_first_late": "De eerste termijn moet hier uiterlijk {plan_latest} "
+        "vallen. U kunt uw voorstel wel naar ons team sturen.",
+        "notice_problem_plan_refused": "We konden deze regeling nu niet afspreken (bijvoorbeeld "
+        "terwijl we een door u gemeld probleem uitzoeken). U kunt uw voorstel wel naar ons team "
+        "sturen.",
     },
 }

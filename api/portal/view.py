@@ -14,6 +14,7 @@ from babel.numbers import format_currency
 from api.portal.texts import TEXTS
 from db.store import InvoiceView, MessageView
 from workflows.models import Stage, TimelineEvent
+from workflows.policy import SelfServicePlan
 
 
 @dataclass
@@ -173,7 +174,7 @@ def sent(message: MessageView, words: Words) -> Sent:
 
 
 NOTICES = {
-    "done": ("dispute", "promise", "request", "contact"),
+    "done": ("dispute", "promise", "request", "contact", "plan"),
     "problem": (
         "closed",
         "dispute_reason",
@@ -184,6 +185,11 @@ NOTICES = {
         "promise_now",
         "contact_invalid",
         "pay_unavailable",
+        "plan_not_self_service",
+        "plan_too_many",
+        "plan_too_small",
+        "plan_first_late",
+        "plan_refused",
     ),
 }
 
@@ -194,16 +200,37 @@ class Notice:
     problem: bool
 
 
+@dataclass
+class Limits:
+    """What the page can agree by itself for one invoice (its policy's limits)."""
+
+    promise_latest: date
+    plan: SelfServicePlan | None
+    plan_first_latest: date
+    values: dict[str, str]
+    """The limits in words, for notices and hints."""
+
+
 def notice(
-    words: Words, done: str | None, problem: str | None, asked: str | None, latest: date | None
+    words: Words,
+    done: str | None,
+    problem: str | None,
+    asked: dict[str, str | None],
+    limits: dict[str, str],
 ) -> Notice | None:
-    """The sentence an action's redirect asked for (only known ones; nothing is echoed)."""
+    """The sentence an action's redirect asked for (only known ones; nothing is echoed but a
+    date and a number, both checked)."""
     kind, key = ("problem", problem) if problem else ("done", done)
     if key not in NOTICES[kind]:
         return None
+    asked_day = asked.get("date") or ""
     try:
-        day = words.day(date.fromisoformat(asked)) if asked else ""
+        day = words.day(date.fromisoformat(asked_day)) if asked_day else ""
     except ValueError:
         day = ""
-    values = {"date": day, "latest": words.day(latest) if latest else ""}
+    count = asked.get("count") or ""
+    values = {"date": day, "count": count if count.isdigit() else "", **limits}
+    values.setdefault("latest", "")
+    for name in ("plan_max", "plan_min", "plan_latest"):
+        values.setdefault(name, "")
     return Notice(text=words(f"notice_{kind}_{key}", **values), problem=kind == "problem")

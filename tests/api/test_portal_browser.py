@@ -190,3 +190,47 @@ async def test_a_failed_mollie_payment_changes_nothing(system: System, tab: Page
     await screenshot(tab, "portal-payment-failed")
     after = await system.invoice(view["invoice_id"])
     assert after["outcome"] is None and after["outstanding"] == "1250.00"
+
+
+async def propose(tab: Page, link: str, count: int, first: date) -> None:
+    await tab.goto(link)
+    await tab.get_by_text("Ik wil in termijnen betalen").click()
+    await tab.get_by_label("Aantal maandelijkse termijnen").select_option(str(count))
+    await tab.get_by_label("Eerste termijn op").fill(first.isoformat())
+    await tab.get_by_role("button", name="Deze regeling voorstellen").click()
+
+
+async def test_a_plan_inside_the_limits_starts_at_once(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    invoice_id = view["invoice_id"]
+    first = date.today() + timedelta(days=7)
+    await propose(tab, link, 3, first)
+    await expect(tab.locator("#notice")).to_contain_text("3 maandelijkse termijnen")
+    planned = await system.until(invoice_id, lambda v: v["plan"] is not None)
+    assert planned["stage"] == "arrangement"
+    assert [i["amount"] for i in planned["plan"]["instalments"]] == ["416.66", "416.66", "416.68"]
+    assert planned["plan"]["instalments"][0]["due_on"] == first.isoformat()
+    [agreed] = [e for e in planned["timeline"] if e["kind"] == "arrangement"]
+    assert agreed["actor"] == "debtor"
+    await tab.reload()
+    await expect(tab.locator("table.plan tbody tr")).to_have_count(3)
+    await screenshot(tab, "portal-plan")
+    assert await accessibility_problems(tab) == []
+
+
+async def test_a_plan_beyond_the_limits_goes_to_a_person(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    invoice_id = view["invoice_id"]
+    await propose(tab, link, 12, date.today() + timedelta(days=7))  # the policy agrees 6
+    await expect(tab.locator("#notice")).to_contain_text("hoogstens 6 termijnen")
+    assert (await system.invoice(invoice_id))["stage"] != "arrangement"
+    await tab.get_by_role("button", name="Mijn verzoek naar uw team sturen").click()
+    await expect(tab.locator("#notice")).to_contain_text("Uw verzoek is naar ons team gestuurd")
+
+    def requested(view: dict[str, Any]) -> bool:
+        return any(e["kind"] == "agent_request" for e in view["timeline"])
+
+    await system.until(invoice_id, requested)
+    tasks = (await system.get("/v1/tasks?status=open")).json()
+    [task] = [t for t in tasks if t["invoice_id"] == invoice_id]
+    assert task["kind"] == "plan_request" and task["detail"]["instalments"] == "12"
