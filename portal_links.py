@@ -27,7 +27,9 @@ def token_hash(token: str) -> str:
 
 
 class PortalLinks:
-    def __init__(self, store: Store, secret: str, base_url: str) -> None:
+    def __init__(
+        self, store: Store, secret: str, base_url: str, inbound_domain: str | None = None
+    ) -> None:
         if len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(
                 f"DUNWELL_PORTAL_SECRET must be at least {MIN_SECRET_LENGTH} characters "
@@ -36,6 +38,7 @@ class PortalLinks:
         self._store = store
         self._secret = secret.encode()
         self.base_url = base_url.rstrip("/")
+        self.inbound_domain = inbound_domain
 
     def token(self, customer_id: str, generation: int) -> str:
         mac = hmac.new(self._secret, f"{customer_id}\x00{generation}".encode(), hashlib.sha256)
@@ -50,6 +53,16 @@ class PortalLinks:
         url = f"{self.base_url}/p/{self.token(customer_id, generation)}"
         return f"{url}?{urlencode({'invoice': invoice_id})}" if invoice_id else url
 
+    def reply_address(self, invoice_id: str, customer_id: str) -> str | None:
+        """The journey's own reply address (`reply+<token>@<inbound domain>`), remembered so that
+        a reply finds its invoice; None without an inbound domain."""
+        if not self.inbound_domain:
+            return None
+        mac = hmac.new(self._secret, f"reply\x00{invoice_id}".encode(), hashlib.sha256)
+        token = base64.b32encode(mac.digest()[:10]).decode().lower()
+        self._store.remember_reply_address(token, invoice_id, customer_id)
+        return f"reply+{token}@{self.inbound_domain}"
+
     def customer_of(self, token: str) -> str | None:
         """The customer a live token belongs to; None for anything else (same answer for all)."""
         if not _TOKEN.match(token):
@@ -60,7 +73,7 @@ class PortalLinks:
         customer_id, generation = found
         # The hash matched; the derivation must too (a row copied between customers does not).
         expected = self.token(customer_id, generation)
-        return customer_id if hmac.compare_digest(expected, token) else None
+        return customer_id if hmac.compare_digest(expected.encode(), token.encode()) else None
 
 
 def links_from(settings: Settings, store: Store) -> PortalLinks | None:
@@ -68,4 +81,9 @@ def links_from(settings: Settings, store: Store) -> PortalLinks | None:
     payment link only)."""
     if settings.portal_secret is None or not settings.portal_secret.get_secret_value():
         return None
-    return PortalLinks(store, settings.portal_secret.get_secret_value(), settings.portal_base_url)
+    return PortalLinks(
+        store,
+        settings.portal_secret.get_secret_value(),
+        settings.portal_base_url,
+        settings.inbound_email_domain,
+    )

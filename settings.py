@@ -129,6 +129,19 @@ class Settings(BaseSettings):
     mollie_base_url: str | None = Field(
         None, description="Mollie's API address, for a fake (`dunwell fake-providers`)."
     )
+    inbound_email_domain: str | None = Field(
+        None,
+        description="Domain whose mail SendGrid's Inbound Parse receives (reply.example.com): "
+        "each journey's emails carry reply+<token>@ it as Reply-To, so a reply finds its invoice.",
+    )
+    inbound_secret: SecretStr | None = Field(
+        None,
+        description="Secret path segment of the Inbound Parse webhook "
+        "(/v1/webhooks/sendgrid/inbound/<secret>).",
+    )
+    inbound_basic_auth: SecretStr | None = Field(
+        None, description="`user:password` SendGrid sends with Inbound Parse posts."
+    )
     portal_requests_per_minute: int = Field(
         30,
         description="Most portal requests per minute per link, and ten times that per "

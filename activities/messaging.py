@@ -152,6 +152,10 @@ class MessagingActivities:
             )
         except TemplateNotFound as exc:
             raise ApplicationError(str(exc), type="TemplateNotFound") from exc
+        if channel == Channel.email and self._links is not None:
+            reply_to = self._links.reply_address(request.invoice.invoice_id, customer.id)
+            if reply_to:
+                message = message.model_copy(update={"reply_to": reply_to})
 
         holder = _holder()
         # From the claim to the mark, a cancellation must not cut in: it would leave a message

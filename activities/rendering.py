@@ -89,6 +89,8 @@ class RenderedMessage(BaseModel):
     subject: str | None = None
     text: str
     html: str | None = None
+    reply_to: str | None = None
+    """The journey's own reply address (email), so that a reply finds its invoice."""
 
 
 # ---- the catalogue -----------------------------------------------------------------------------

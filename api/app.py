@@ -22,7 +22,17 @@ from api.portal import routes as portal_routes
 from api.portal.routes import HERE as PORTAL_HERE
 from api.portal.routes import Portal, checkout_origins
 from api.portal.security import PortalHeaders, hide_links_in_logs
-from api.routes import actions, codec, customers, health, invoices, policies, tasks, webhooks
+from api.routes import (
+    actions,
+    codec,
+    customers,
+    health,
+    invoices,
+    policies,
+    replies,
+    tasks,
+    webhooks,
+)
 from db.keys import KeyStore
 from db.session import make_engine, make_sessionmaker
 from db.store import Store
@@ -98,7 +108,10 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.api_max_body_bytes,
-        per_path={"/v1/webhooks/sendgrid": webhook_limit},
+        per_path={
+            "/v1/webhooks/sendgrid": webhook_limit,
+            "/v1/webhooks/sendgrid/inbound/": webhook_limit,  # replies with attachments
+        },
     )
     # Only the Temporal UI's pages may call us from a browser (for the codec server).
     app.add_middleware(
@@ -108,7 +121,8 @@ def create_app(
         allow_headers=["Content-Type", "X-Namespace", "Authorization"],
     )
     app.add_middleware(PortalHeaders, form_targets=checkout_origins(settings))
-    for module in (health, invoices, actions, customers, policies, tasks, codec, webhooks):
+    routers = (health, invoices, actions, customers, policies, tasks, codec, webhooks, replies)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(portal_routes.router)
     app.include_router(portal_actions.router)

@@ -27,7 +27,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        limit, setting = self._per_path.get(scope["path"], self._default)
+        path = scope["path"]
+        # A path ending in "/" covers everything below it (a secret segment follows).
+        prefix = next((p for p in self._per_path if p.endswith("/") and path.startswith(p)), path)
+        limit, setting = self._per_path.get(prefix, self._default)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _refuse(limit, setting, scope, receive, send)

@@ -332,3 +332,15 @@ class PortalPaymentRow(Base):
     currency: Mapped[str] = mapped_column(sa.String(3))
     status: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReplyAddressRow(Base):
+    """A journey's reply address (`reply+<token>@<inbound domain>`): the invoice a reply is
+    about."""
+
+    __tablename__ = "reply_addresses"
+
+    token: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(sa.String(200))
+    customer_id: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

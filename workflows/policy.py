@@ -163,6 +163,11 @@ class Policy(BaseModel):
     max_instalments: int = Field(36, ge=1)
     instalment_reminder_before: timedelta = timedelta(days=3)
     instalment_grace: timedelta = timedelta(days=5)
+    reply_hold: timedelta = Field(
+        timedelta(days=3),
+        description="After a debtor's reply, no automatic reminder for this long, counted in "
+        "working days (Monday to Friday), or until an agent completes the reply task.",
+    )
     self_service_plan: SelfServicePlan | None = Field(
         default_factory=SelfServicePlan,
         description="Plans the debtor may agree on their page (null: every proposal goes to an "

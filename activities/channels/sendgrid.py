@@ -69,7 +69,9 @@ class SendGridSender:
             plain_text_content=PlainTextContent(message.text),
             html_content=HtmlContent(message.html) if message.html else None,
         )
-        if self._reply_to is not None:
+        if message.reply_to:  # the journey's own address: a reply finds its invoice
+            mail.reply_to = ReplyTo(message.reply_to)
+        elif self._reply_to is not None:
             mail.reply_to = ReplyTo(self._reply_to[1], self._reply_to[0] or None)
         mail.category = Category("dunwell")
         mail.custom_arg = CustomArg("dunwell_key", key)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import journeys
@@ -134,10 +134,10 @@ async def paid(token: str, ref: str, request: Request, portal: PortalDep) -> Res
     )
 
 
-@webhook.post("/mollie", include_in_schema=True)
+@webhook.post("/mollie", response_class=PlainTextResponse)
 async def mollie_webhook(
     request: Request, portal: PortalDep, store: StoreDep, client: TemporalClient
-) -> Response:
+) -> PlainTextResponse:
     """Mollie's webhook: only a payment id. Its status is fetched from Mollie, never trusted."""
     form = await request.form()
     payment_id = str(form.get("id") or "")
@@ -148,7 +148,7 @@ async def mollie_webhook(
     except (NotFoundError, IdentifierError):
         # Not one of ours (or made up): nothing to do, and nothing to tell the caller.
         log.info("Mollie webhook for an unknown payment id")
-        return Response(status_code=200)
+        return PlainTextResponse("ok")
     except MollieError as exc:
         raise Problem(503, f"Mollie could not be asked about the payment ({exc}); retry.") from None
     shares = {k: Decimal(str(v)) for k, v in (found.metadata.get("invoices") or {}).items()}
@@ -186,7 +186,7 @@ async def mollie_webhook(
     ref = str(found.metadata.get("ref", ""))
     if ref:
         await run_in_threadpool(store.set_portal_payment, ref, found.payment_id, found.status)
-    return Response(status_code=200)
+    return PlainTextResponse("ok")
 
 
 async def _pay(

@@ -33,7 +33,7 @@ class Sessions:
     def session_id(self, request: Request) -> str | None:
         cookie = request.cookies.get(SESSION_COOKIE, "")
         sid, _, signature = cookie.partition(".")
-        if sid and hmac.compare_digest(self._sign("sid:" + sid), signature):
+        if sid and hmac.compare_digest(self._sign("sid:" + sid).encode(), signature.encode()):
             return sid
         return None
 
@@ -59,7 +59,9 @@ class Sessions:
 
     def csrf_ok(self, request: Request, token: str, presented: str) -> bool:
         sid = self.session_id(request)
-        return sid is not None and hmac.compare_digest(self.csrf(sid, token), presented or "")
+        return sid is not None and hmac.compare_digest(
+            self.csrf(sid, token).encode(), (presented or "").encode()
+        )
 
 
 def is_https(request: Request) -> bool:

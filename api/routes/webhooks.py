@@ -37,8 +37,10 @@ from activities.channels import TWILIO_RECIPIENT_CODES
 from api import journeys
 from api.deps import SettingsDep, StoreDep, TemporalClient
 from api.problems import COMMON_PROBLEMS, Problem, problem_responses
+from api.routes import replies
+from api.routes.replies import capped
 from db.store import MessageView, OptOut, Store
-from workflows.models import ChannelOptedIn, ChannelOptedOut, MessageBounced
+from workflows.models import ChannelOptedIn, ChannelOptedOut, DebtorReplied, MessageBounced
 from workflows.policy import Channel
 
 log = logging.getLogger("dunwell.webhooks")
@@ -197,7 +199,8 @@ async def twilio_status(
 async def twilio_inbound(
     request: Request, settings: SettingsDep, store: StoreDep, client: TemporalClient
 ) -> Response:
-    """A debtor's text to our number: STOP (and its synonyms) opts out, START opts back in."""
+    """A debtor's text to our number: STOP (and its synonyms) opts out, START opts back in, and
+    anything else is a reply for an agent."""
     form = await _twilio_form(request, settings)
     sender, word = form.get("From", ""), form.get("Body", "").strip().upper()
     sid = form.get("MessageSid", "")
@@ -215,6 +218,16 @@ async def twilio_inbound(
         await _tell_each(client, store, invoices, OptChange(channel, stop))
         change = OptOut(number, channel.value, "debtor", f"replied {word}")
         await run_in_threadpool(store.apply_opt_change, event_key, change, stop)
+    elif number and sid and word:
+        # Anything else is a reply a person must read (and it holds the reminders meanwhile).
+        invoices = await run_in_threadpool(store.open_invoices_of_phone, number)
+        reply = DebtorReplied(
+            channel=channel,
+            text=capped(form.get("Body", "")),
+            sender=number,
+            reference=f"twilio:{sid}",
+        )
+        await replies.deliver(client, store, invoices[0] if invoices else None, reply)
     # Empty TwiML: we send no reply of our own (Twilio confirms STOP/START itself).
     return Response("<Response/>", media_type="text/xml")
 

@@ -15,6 +15,7 @@ from db.models import (
     MessageRow,
     PortalLinkRow,
     PortalPaymentRow,
+    ReplyAddressRow,
     TaskRow,
     TimelineEventRow,
 )
@@ -153,3 +154,34 @@ class PortalStore(TaskStore):
         }
         with self._sessions.begin() as session:
             return _insert_ignore(session, TaskRow, task, "task_key")
+
+    def remember_reply_address(self, token: str, invoice_id: str, customer_id: str) -> None:
+        row = {
+            "token": token,
+            "invoice_id": invoice_id,
+            "customer_id": customer_id,
+            "created_at": self._clock(),
+        }
+        with self._sessions.begin() as session:
+            _insert_ignore(session, ReplyAddressRow, row, "token")
+
+    def reply_address(self, token: str) -> tuple[str, str] | None:
+        """(invoice id, customer id) a reply address was made for."""
+        with self._sessions() as session:
+            row = session.get(ReplyAddressRow, token)
+            return None if row is None else (row.invoice_id, row.customer_id)
+
+    def open_invoices_of_email(self, email: str) -> list[str]:
+        """Open invoices (newest first) whose debtor has this email address."""
+        query = (
+            sa.select(InvoiceRow.invoice_id, InvoiceRow.document)
+            .where(InvoiceRow.outcome.is_(None))
+            .order_by(InvoiceRow.created_at.desc())
+        )
+        wanted = email.strip().lower()
+        with self._sessions() as session:
+            return [
+                invoice_id
+                for invoice_id, document in session.execute(query)
+                if str(document.get("customer", {}).get("email") or "").lower() == wanted
+            ]

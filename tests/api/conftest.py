@@ -50,6 +50,9 @@ KEYS = {
 }
 CODEC_TOKEN = "test-codec-token"
 PORTAL_SECRET = "portal-secret-for-tests-0123456789abcdef"
+INBOUND_DOMAIN = "reply.collections.example.com"
+INBOUND_SECRET = "inbound-secret-for-tests"
+INBOUND_AUTH = "sendgrid:parse-password-for-tests"
 PROBLEM = "application/problem+json"
 """The content type of every error answer (RFC 9457)."""
 PUBLIC_URL = "https://collections.example.com"
@@ -169,6 +172,9 @@ def system_settings(tmp_path: Path, fake_providers: FakeProviders, task_queue: s
         twilio_base_url=fake_providers.base_url,
         portal_secret=SecretStr(PORTAL_SECRET),
         mollie_api_key=SecretStr(fake_mollie.MOLLIE_API_KEY),
+        inbound_email_domain=INBOUND_DOMAIN,
+        inbound_secret=SecretStr(INBOUND_SECRET),
+        inbound_basic_auth=SecretStr(INBOUND_AUTH),
         mollie_base_url=fake_providers.base_url,
         company_name="Jansen Groothandel B.V.",
         company_address="Damrak 1, 1012 LG Amsterdam",

@@ -157,3 +157,14 @@ async def test_too_many_requests_on_one_link_are_refused(system: System) -> None
     answers = [(await system.api.get(link)).status_code for _ in range(limit + 1)]
     assert answers[:limit] == [200] * limit
     assert answers[-1] == 429
+
+
+async def test_a_forged_or_missing_form_token_changes_nothing(system: System) -> None:
+    link, view = await first_message(system)
+    await system.api.get(link)  # a session cookie
+    action = link.split("?")[0] + "/dispute"
+    for token in ("", "0" * 32, "é" * 32):  # none, wrong, and not even ASCII
+        form = {"csrf": token, "invoice": view["invoice_id"], "reason": "other"}
+        answer = await system.api.post(action, data=form)
+        assert answer.status_code == 403, answer.text
+    assert (await system.invoice(view["invoice_id"]))["stage"] != "disputed"

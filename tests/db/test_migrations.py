@@ -29,6 +29,7 @@ TABLES = {
     "provider_states",
     "portal_links",
     "portal_payments",
+    "reply_addresses",
 }
 
 

@@ -18,6 +18,7 @@ from workflows.models import (
     ChannelOptedOut,
     Close,
     ContactChanged,
+    DebtorReplied,
     DisputeOutcome,
     MessageBounced,
     OpenDispute,
@@ -437,3 +438,40 @@ async def test_dispute_during_a_provider_outage_is_answered_and_withdraws_the_se
     )
     await journeys.until(lambda: len(fakes.sent) >= 1)
     assert fakes.templates[0] == "reminder_before_due"  # the withdrawn step, sent after all
+
+
+async def test_a_reply_holds_the_reminders_for_three_working_days(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(hours=12))  # before_due goes out at once
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    reply = DebtorReplied(channel=Channel.email, text="I paid yesterday", reference="sg-1")
+    await handle.signal(InvoiceJourney.debtor_replied, reply)
+    await handle.signal(InvoiceJourney.debtor_replied, reply)  # the provider posted it twice
+    # overdue_1 (due + 1 day) falls due 36 hours from now; the hold lasts 3 working days or more.
+    await journeys.sleep(timedelta(days=2, hours=20))
+    assert fakes.templates == ["reminder_before_due"]
+    status = await handle.query(InvoiceJourney.status)
+    assert status.stage == Stage.agent
+    assert fakes.tasks() == ["reply"]
+    assert fakes.kinds().count("debtor_reply") == 1
+
+    await journeys.until(lambda: len(fakes.sent) == 2, step=timedelta(hours=6))
+    assert fakes.templates == ["reminder_before_due", "overdue_1"]
+    assert "resumed" in fakes.kinds()
+
+
+async def test_an_agent_answering_the_reply_lets_the_reminders_go_on(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    handle = await journeys.start(due_in=timedelta(days=2))
+    await journeys.until(lambda: len(fakes.sent) == 1)
+    reply = DebtorReplied(channel=Channel.sms, text="Can I pay next month?", reference="SM1")
+    await handle.signal(InvoiceJourney.debtor_replied, reply)
+    await journeys.sleep(timedelta(hours=1))
+    assert (await handle.query(InvoiceJourney.status)).stage == Stage.agent
+    await handle.signal(
+        InvoiceJourney.task_completed, TaskCompleted(task_id="t1", kind="reply", note="called")
+    )
+    await journeys.sleep(timedelta(hours=1))
+    assert (await handle.query(InvoiceJourney.status)).stage == Stage.reminding

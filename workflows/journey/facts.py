@@ -8,13 +8,15 @@ from __future__ import annotations
 from temporalio import workflow
 
 from workflows.common import ALL_CHANNELS, apply_contact_change, reachable_channels
+from workflows.journey import holds
 from workflows.journey.base import JourneyBase
-from workflows.journey.state import CALL, QueuedMessage
+from workflows.journey.state import CALL, REPLY, QueuedMessage
 from workflows.models import (
     AgentRequest,
     ChannelOptedIn,
     ChannelOptedOut,
     ContactChanged,
+    DebtorReplied,
     MessageBounced,
     Outcome,
     PaymentReceived,
@@ -134,6 +136,35 @@ class Facts(JourneyBase):
             self._no_working_contact(last.template)
 
     @workflow.signal
+    def debtor_replied(self, reply: DebtorReplied) -> None:
+        """The debtor wrote back: a person reads it, and no reminder goes out meanwhile."""
+        s = self._s
+        if reply.reference and reply.reference in s.replies:
+            return
+        if reply.reference:
+            s.replies.add(reply.reference)
+        self._emit(
+            "debtor_reply",
+            reply.actor,
+            channel=reply.channel.value,
+            subject=reply.subject or None,
+            text=reply.text,
+            attachments=reply.attachments or None,
+        )
+        first_line = " ".join(reply.text.split())[:120]
+        self._task(
+            "reply",
+            f"The debtor replied by {reply.channel.value} about invoice "
+            f"{self._invoice.invoice_id}: {first_line}",
+            channel=reply.channel.value,
+        )
+        if s.outcome is None:
+            now = workflow.now()
+            s.reply_until = holds.working_days_after(now, self._policy.reply_hold)
+            s.holds.hold(REPLY, now)
+            self._dirty = True
+
+    @workflow.signal
     def agent_request(self, request: AgentRequest) -> None:
         """Something a person must settle: the request on the timeline, and a task."""
         self._emit("agent_request", request.actor, request=request.kind, **request.detail)
@@ -143,6 +174,10 @@ class Facts(JourneyBase):
     def task_completed(self, done: TaskCompleted) -> None:
         if done.kind == "personal_call" and CALL in self._s.holds:
             self._s.holds.release(CALL, workflow.now())
+            self._dirty = True
+        if done.kind == "reply" and REPLY in self._s.holds:
+            self._s.reply_until = None
+            self._s.holds.release(REPLY, workflow.now())
             self._dirty = True
         self._emit(
             "task_completed", done.actor, task=done.kind, task_id=done.task_id, note=done.note

@@ -27,7 +27,8 @@ PAUSE = "pause"
 CALL = "personal_call"
 PROMISE = "promise"
 PLAN = "arrangement"
-SHIFTING = frozenset({DISPUTE, PAUSE, PROMISE, PLAN})
+REPLY = "reply"
+SHIFTING = frozenset({DISPUTE, PAUSE, PROMISE, PLAN, REPLY})
 """Holds that move the rest of the ladder by the time they last. Waiting for a key customer's call
 does not: the catch-up rule applies instead (the invoice's real due date still counts)."""
 CHASING_STOPPED = frozenset({DISPUTE, PAUSE})
@@ -168,6 +169,10 @@ class JourneyState(BaseModel):
     last_message: LastMessage | None = None
     queued: list[QueuedMessage] = Field(default_factory=list)
     plan_number: int = 0
+    reply_until: datetime | None = None
+    """The debtor wrote: no automatic reminder until then, or until an agent answered."""
+    replies: set[str] = Field(default_factory=set)
+    """References of the replies recorded (a provider posting one twice is recorded once)."""
     emitted: int = 0
     """Timeline events made so far (their keys go on counting across continue-as-new)."""
 
@@ -183,7 +188,7 @@ class JourneyState(BaseModel):
             return Stage.arrangement
         if PROMISE in holds:
             return Stage.promised
-        if CALL in holds or self.ladder.next_index >= steps:
+        if CALL in holds or REPLY in holds or self.ladder.next_index >= steps:
             return Stage.agent
         return Stage.reminding if self.ladder.performed_any else Stage.scheduled
 

@@ -26,6 +26,7 @@ from workflows.journey.state import (
     CALL,
     PAUSE,
     PLAN,
+    REPLY,
     JourneyState,
 )
 from workflows.journey.state import (
@@ -197,6 +198,10 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             self._tell_plan_hold()
         if due.promise:
             self._promise_broken()
+        if due.reply:
+            s.reply_until = None
+            self._release(REPLY)
+            self._emit("resumed", "system", reason="the time to answer the debtor's reply ran out")
 
     async def _wait_for_change(self, until: datetime | None, summary: str) -> None:
         """Sleep until `until` (or forever), waking early when a signal or update changed things."""

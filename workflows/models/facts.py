@@ -49,6 +49,20 @@ class MessageBounced(BaseModel):
     actor: str = "provider"
 
 
+class DebtorReplied(BaseModel):
+    """The debtor wrote back (an email to the journey's reply address, a text to our number)."""
+
+    channel: Channel
+    text: str
+    subject: str = ""
+    sender: str = ""
+    attachments: list[str] = Field(default_factory=list)
+    """`name (type, size)` of each attachment; the files themselves are not kept."""
+    reference: str = ""
+    """The provider's id of the reply: the same reply twice is recorded once."""
+    actor: str = "debtor"
+
+
 class AgentRequest(BaseModel):
     """Something only a person can settle: the debtor asked on their page for more than the
     policy agrees by itself (a later promise, a plan), or a payment was refunded or charged back.
