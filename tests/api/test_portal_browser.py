@@ -78,9 +78,10 @@ async def test_a_debtor_disputes_and_the_reminders_stop(system: System, tab: Pag
     [opened] = [e for e in disputed["timeline"] if e["kind"] == "dispute_opened"]
     assert opened["actor"] == "debtor"
     assert opened["detail"]["reason"] == "already_paid: Betaald op 1 december, kenmerk 42."
-    # overdue_2 fell due 8 s after the first: the dispute held it back.
+    # A confirmation in writing, at once; overdue_2 fell due 8 s after the first: held back.
     await asyncio.sleep(10)
-    assert [m.template for m in system.store.list_messages(invoice_id)] == ["overdue_1"]
+    sent = sorted(m.template for m in system.store.list_messages(invoice_id))
+    assert sent == ["dispute_received", "overdue_1"]
 
 
 async def test_a_promise_inside_the_limits_is_agreed_at_once(system: System, tab: Page) -> None:

@@ -475,3 +475,21 @@ async def test_an_agent_answering_the_reply_lets_the_reminders_go_on(
     )
     await journeys.sleep(timedelta(hours=1))
     assert (await handle.query(InvoiceJourney.status)).stage == Stage.reminding
+
+
+async def test_a_dispute_from_the_debtors_page_is_confirmed_at_once_an_agents_is_not(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    debtor = await journeys.start(due_in=timedelta(days=10))
+    await debtor.execute_update(
+        InvoiceJourney.open_dispute, OpenDispute(reason="already_paid", actor="debtor")
+    )
+    await journeys.until(lambda: "dispute_received" in fakes.templates)
+    assert (await debtor.query(InvoiceJourney.status)).stage == Stage.disputed
+    await journeys.sleep(timedelta(days=5))  # the hold stays: nothing else goes out
+    assert fakes.templates == ["dispute_received"]
+
+    agent = await journeys.start("INV-2", due_in=timedelta(days=10))
+    await agent.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="on the phone"))
+    await journeys.sleep(timedelta(days=1))
+    assert fakes.templates == ["dispute_received"]

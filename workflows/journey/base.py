@@ -49,7 +49,9 @@ class JourneyBase:
     def _tell_plan_hold(self) -> None:
         raise NotImplementedError
 
-    def _queue_message(self, template: str, tone: Tone, **extra: str) -> None:
+    def _queue_message(
+        self, template: str, tone: Tone, during_holds: bool = False, **extra: str
+    ) -> None:
         raise NotImplementedError
 
     async def _deliver(

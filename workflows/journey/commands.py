@@ -10,6 +10,7 @@ from temporalio import workflow
 from workflows import schedule
 from workflows.journey import validators as check
 from workflows.journey.base import JourneyBase
+from workflows.journey.messages import PATCH_CONFIRM_DISPUTE
 from workflows.journey.state import DISPUTE, PAUSE, PLAN, PROMISE, Dispute, QueuedMessage
 from workflows.models import (
     ActionResult,
@@ -43,7 +44,11 @@ class Commands(JourneyBase):
         self._s.dispute = Dispute(reason=cmd.reason, actor=cmd.actor, opened_at=workflow.now())
         self._hold(DISPUTE)
         self._tell_plan_hold()
-        await self._recorded(self._emit("dispute_opened", cmd.actor, reason=cmd.reason))
+        mark = self._emit("dispute_opened", cmd.actor, reason=cmd.reason)
+        if cmd.actor == "debtor" and workflow.patched(PATCH_CONFIRM_DISPUTE):
+            # Told on their page, confirmed in writing at once: the hold is the point of it.
+            self._queue_message("dispute_received", Tone.friendly, during_holds=True)
+        await self._recorded(mark)
         return self._result("reminders stopped while the dispute is open")
 
     @open_dispute.validator

@@ -21,6 +21,7 @@ from workflows.policy import Channel, Tone
 PATCH_WITHDRAW_SEND = "withdraw-send-on-hold"
 PATCH_FALLBACK = "fall-back-to-another-channel"
 PATCH_ONE_OFFS_WAIT = "one-off-messages-wait-for-holds"
+PATCH_CONFIRM_DISPUTE = "confirm-a-debtors-dispute"
 """Before it, a one-off message that met a hold was withdrawn for good."""
 
 
@@ -30,6 +31,7 @@ class Messages(JourneyBase):
         return (
             bool(self._s.queued)
             and self._s.holds.shifting
+            and not self._s.queued[0].during_holds
             and workflow.patched(PATCH_ONE_OFFS_WAIT)
         )
 
@@ -49,14 +51,21 @@ class Messages(JourneyBase):
         if message.resend:
             self._emit("message_resent", "system", template=message.template, reason="bounced")
         extra = dict(message.extra)
-        sent = await self._deliver(message.key, message.template, message.tone, extra)
+        sent = await self._deliver(
+            message.key, message.template, message.tone, extra, any_hold=message.during_holds
+        )
         if not sent and self._s.outcome is None and workflow.patched(PATCH_ONE_OFFS_WAIT):
             self._s.queued.insert(0, message)  # a hold came while it was sending: it waits
 
-    def _queue_message(self, template: str, tone: Tone, **extra: str) -> None:
+    def _queue_message(
+        self, template: str, tone: Tone, during_holds: bool = False, **extra: str
+    ) -> None:
         """Queue a one-off message; its key is unique, so a second one is not taken for a repeat."""
         key = f"{template}-{self._recorder.emitted}"
-        self._s.queued.append(QueuedMessage(template=template, tone=tone, key=key, extra=extra))
+        queued = QueuedMessage(
+            template=template, tone=tone, key=key, extra=extra, during_holds=during_holds
+        )
+        self._s.queued.append(queued)
         self._dirty = True
 
     async def _deliver(
@@ -68,6 +77,7 @@ class Messages(JourneyBase):
         channels: list[Channel] | None = None,
         *,
         first_that_works: bool = False,
+        any_hold: bool = False,
     ) -> bool:
         """Deliver a message; False when it was withdrawn because the journey stopped chasing.
 
@@ -97,7 +107,7 @@ class Messages(JourneyBase):
         open_ = s.outcome is None
         result = await send(
             request,
-            s.must_stop_sending if open_ else _never,
+            s.must_stop_sending if open_ and not any_hold else _never,
             lambda: open_ and workflow.patched(PATCH_WITHDRAW_SEND),
         )
         if result is None:

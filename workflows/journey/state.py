@@ -142,6 +142,8 @@ class QueuedMessage(BaseModel):
     extra: dict[str, str] = Field(default_factory=dict)
     resend: bool = False
     """The same message again, on another channel, after a bounce."""
+    during_holds: bool = False
+    """Goes out at once, hold or not (a confirmation of the very thing that holds the journey)."""
 
 
 class LastMessage(BaseModel):
