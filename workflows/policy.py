@@ -173,6 +173,12 @@ class Policy(BaseModel):
         description="Plans the debtor may agree on their page (null: every proposal goes to an "
         "agent).",
     )
+    min_part_payment: Decimal = Field(
+        Decimal("10"),
+        ge=0,
+        description="Smallest amount a debtor may choose to pay on their page (in the invoice's "
+        "currency); paying everything outstanding is always possible.",
+    )
     portal_link_valid_for: timedelta = Field(
         timedelta(days=90),
         description="How long a debtor's personal link keeps working after their last open "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -28,6 +28,7 @@ from api.portal.routes import PortalDep, Refused, open_link, refused_page
 from api.portal.view import Words, due_now
 from api.problems import Problem
 from db.store import InvoiceView, PortalPayment, Store
+from workflows.common import fits_currency, minor_units
 from workflows.models import PaymentReceived
 
 log = logging.getLogger("dunwell.portal")
@@ -36,12 +37,15 @@ webhook = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 WAITING = ("open", "pending", "authorized")
 
 
-def allocate(invoices: list[InvoiceView], scope: str, invoice_id: str) -> dict[str, Decimal]:
-    """`{invoice_id: amount}`: one invoice, or every open one in its currency, oldest first."""
+def allocate(
+    invoices: list[InvoiceView], scope: str, invoice_id: str, part: Decimal | None = None
+) -> dict[str, Decimal]:
+    """`{invoice_id: amount}`: one invoice, every open one in its currency (oldest first), or
+    `part` of what is open, oldest invoice first."""
     chosen = next((i for i in invoices if i.invoice_id == invoice_id and i.outcome is None), None)
     if chosen is None:
         return {}
-    if scope != "all":
+    if scope == "one":
         return {chosen.invoice_id: due_now(chosen)} if due_now(chosen) > 0 else {}
     open_ones = [
         i
@@ -49,7 +53,35 @@ def allocate(invoices: list[InvoiceView], scope: str, invoice_id: str) -> dict[s
         if i.outcome is None and i.currency == chosen.currency and i.outstanding > 0
     ]
     open_ones.sort(key=lambda i: (i.due_on, i.invoice_id))
-    return {i.invoice_id: i.outstanding for i in open_ones}
+    if scope == "all":
+        return {i.invoice_id: i.outstanding for i in open_ones}
+    left, shares = part or Decimal(0), {}
+    for invoice in open_ones:
+        if left <= 0:
+            break
+        share = min(left, invoice.outstanding)
+        shares[invoice.invoice_id] = share
+        left -= share
+    return shares
+
+
+def part_problem(
+    amount: str, invoices: list[InvoiceView], chosen: InvoiceView, least: Decimal
+) -> tuple[Decimal | None, str | None]:
+    """The part the debtor chose, or why it cannot be taken (a notice key)."""
+    try:
+        part = Decimal(amount.replace(",", ".").strip())
+    except (InvalidOperation, ValueError):
+        return None, "part_invalid"
+    owed = sum(
+        (i.outstanding for i in invoices if i.outcome is None and i.currency == chosen.currency),
+        Decimal(0),
+    )
+    if not part.is_finite() or not fits_currency(part, chosen.currency) or part <= 0:
+        return None, "part_invalid"
+    if part < min(least, owed) or part > owed:
+        return None, "part_range"
+    return part, None
 
 
 @router.post("/{token}/pay")
@@ -60,13 +92,22 @@ async def pay(
     csrf: Annotated[str, Form()] = "",
     invoice: Annotated[str, Form(max_length=200)] = "",
     scope: Annotated[str, Form(max_length=8)] = "one",
+    amount: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Start a Mollie payment and go to its checkout."""
     try:
         customer_id, invoices, _ = await checked(portal, request, token, csrf, None)
     except Refused as refused:
         return refused_page(portal, request, refused)
-    allocation = allocate(invoices, scope, invoice)
+    part = None
+    chosen = next((i for i in invoices if i.invoice_id == invoice and i.outcome is None), None)
+    if scope == "part" and chosen is not None:
+        policy = await portal.policies.get(chosen.policy_name)
+        least = policy.min_part_payment if policy else Decimal(0)
+        part, why = part_problem(amount, invoices, chosen, least)
+        if why is not None:
+            return back(token, invoice, problem=why)
+    allocation = allocate(invoices, scope, invoice, part)
     if portal.mollie is None or not allocation:
         return back(token, invoice, problem="closed")
     first = next(i for i in invoices if i.invoice_id in allocation)
@@ -82,7 +123,11 @@ async def pay(
             f"{portal.settings.company_name}: {ids}",
             f"{base}/p/{token}/paid/{ref}",
             f"{base}/v1/webhooks/mollie",
-            {"ref": ref, "customer_id": customer_id, "invoices": _strings(allocation)},
+            {
+                "ref": ref,
+                "customer_id": customer_id,
+                "invoices": _strings(allocation, first.currency),
+            },
         )
     except MollieError as exc:
         log.warning("Mollie refused a payment for %s: %s", ids, exc)
@@ -91,7 +136,7 @@ async def pay(
         ref=ref,
         payment_id=created.payment_id,
         customer_id=customer_id,
-        allocation=_strings(allocation),
+        allocation=_strings(allocation, first.currency),
         amount=total,
         currency=first.currency,
         status=created.status,
@@ -209,8 +254,10 @@ async def _pay(
         )
 
 
-def _strings(allocation: dict[str, Decimal]) -> dict[str, str]:
-    return {k: str(v) for k, v in allocation.items()}
+def _strings(allocation: dict[str, Decimal], currency: str) -> dict[str, str]:
+    """Each share as Mollie and the journey see money: the currency's decimals, as text."""
+    quantum = Decimal(1).scaleb(-minor_units(currency))
+    return {k: str(v.quantize(quantum)) for k, v in allocation.items()}
 
 
 def _moment(value: str | None) -> datetime | None:

@@ -175,6 +175,7 @@ async def limits(
                 "plan_max": str(plan.max_instalments) if plan else "",
                 "plan_min": words.money(plan.min_instalment, invoice.currency) if plan else "",
                 "plan_latest": words.day(first_latest),
+                "part_min": words.money(policy.min_part_payment, invoice.currency),
             },
         )
     return found

@@ -115,6 +115,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_failed_title": "Your payment did not go through",
         "pay_failed": "Nothing was charged. You can try again, or choose another way to pay.",
         "pay_back": "Back to your invoices",
+        "part_label": "Or pay another amount",
+        "part_hint": "At least {part_min}; it pays your oldest invoice first.",
+        "part_send": "Pay this amount",
+        "notice_problem_part_invalid": "Please enter an amount such as 150,00.",
+        "notice_problem_part_range": "Please enter at least {part_min}, and no more than you "
+        "owe in all.",
         "plan_title": "I would like to pay in instalments",
         "plan_count": "Number of monthly instalments",
         "plan_first": "First instalment on",
@@ -247,6 +253,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "pay_failed": "Er is niets afgeschreven. U kunt het opnieuw proberen, of op een andere "
         "manier betalen.",
         "pay_back": "Terug naar uw facturen",
+        "part_label": "Of betaal een ander bedrag",
+        "part_hint": "Minstens {part_min}; het betaalt eerst uw oudste factuur.",
+        "part_send": "Dit bedrag betalen",
+        "notice_problem_part_invalid": "Vul een bedrag in, zoals 150,00.",
+        "notice_problem_part_range": "Vul minstens {part_min} in, en niet meer dan u in totaal "
+        "verschuldigd bent.",
         "plan_title": "Ik wil in termijnen betalen",
         "plan_count": "Aantal maandelijkse termijnen",
         "plan_first": "Eerste termijn op",

@@ -190,6 +190,8 @@ NOTICES = {
         "plan_too_small",
         "plan_first_late",
         "plan_refused",
+        "part_invalid",
+        "part_range",
     ),
 }
 
@@ -231,6 +233,6 @@ def notice(
     count = asked.get("count") or ""
     values = {"date": day, "count": count if count.isdigit() else "", **limits}
     values.setdefault("latest", "")
-    for name in ("plan_max", "plan_min", "plan_latest"):
+    for name in ("plan_max", "plan_min", "plan_latest", "part_min"):
         values.setdefault(name, "")
     return Notice(text=words(f"notice_{kind}_{key}", **values), problem=kind == "problem")

@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 from tests.api.conftest import System, accessibility_problems, screenshot
 from tests.api.test_portal import first_message
+from tests.api.test_portal_payments import payments_of
 
 
 async def test_a_debtor_reads_their_page_from_the_link_in_a_message(
@@ -176,10 +177,10 @@ async def test_a_debtor_pays_by_ideal_through_mollie(system: System, tab: Page) 
     assert await accessibility_problems(tab) == []
     closed = await system.until(invoice_id, lambda v: v["outcome"] == "paid")
     [payment] = [e for e in closed["timeline"] if e["kind"] == "payment"]
-    [made] = system.providers.mollie.payments
+    [made] = payments_of(system, view["customer_id"])
     assert payment["actor"] == "debtor"
     assert payment["detail"]["reference"] == f"mollie:{made['id']}"
-    assert made["metadata"]["invoices"] == {invoice_id: "1250.0000"}
+    assert made["metadata"]["invoices"] == {invoice_id: "1250.00"}
 
 
 async def test_a_failed_mollie_payment_changes_nothing(system: System, tab: Page) -> None:
