@@ -43,6 +43,17 @@ async def test_a_debtor_reads_their_page_from_the_link_in_a_message(
     assert await accessibility_problems(tab) == []
 
 
+async def test_a_revoked_link_shows_the_plain_page(system: System, tab: Page) -> None:
+    link, view = await first_message(system)
+    await tab.goto(link)
+    await expect(tab.get_by_role("heading", level=1)).to_have_text("Uw facturen")
+    revoke = await system.post(f"/v1/customers/{view['customer_id']}/portal-link/revoke", {})
+    assert revoke.status_code == 200
+    await tab.reload()
+    await expect(tab.get_by_role("heading", level=1)).to_have_text("Deze link is niet meer geldig")
+    await expect(tab.locator("section.invoice")).to_have_count(0)
+
+
 async def test_a_bad_link_shows_the_plain_page(system: System, tab: Page) -> None:
     await tab.goto(f"/p/{secrets.token_urlsafe(32)}")
     await expect(tab.get_by_role("heading", level=1)).to_have_text("Deze link is niet meer geldig")
@@ -190,6 +201,7 @@ async def test_a_failed_mollie_payment_changes_nothing(system: System, tab: Page
     await tab.get_by_role("button", name="Failed").click()
     await expect(tab.get_by_role("heading", level=1)).to_have_text("Uw betaling is niet gelukt")
     await screenshot(tab, "portal-payment-failed")
+    assert await accessibility_problems(tab) == []
     after = await system.invoice(view["invoice_id"])
     assert after["outcome"] is None and after["outstanding"] == "1250.00"
 
