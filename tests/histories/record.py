@@ -26,6 +26,7 @@ from workflows.models import (
     AgreeArrangement,
     ChannelOptedIn,
     Customer,
+    DebtorReplied,
     DisputeOutcome,
     Instalment,
     Invoice,
@@ -37,6 +38,7 @@ from workflows.models import (
     PromiseToPay,
     ResolveDispute,
     Resume,
+    TaskCompleted,
 )
 from workflows.plan import InstalmentPlan
 from workflows.policy import STANDARD_POLICY, Channel
@@ -211,6 +213,35 @@ async def _plan_continued_as_new(journeys: Journeys) -> WorkflowHandle[Any, Any]
     return handle
 
 
+async def _debtor_replied_and_disputed(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """The debtor's page and replies: a reply holds the ladder until an agent answers, then a
+    dispute opened by the debtor is confirmed at once (the patch confirm-a-debtors-dispute)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("debtor", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 1)
+    reply = DebtorReplied(channel=Channel.email, text="Is this mine?", reference="email:m1")
+    await handle.signal(InvoiceJourney.debtor_replied, reply)
+    await journeys.sleep(timedelta(days=2))
+    await handle.signal(
+        InvoiceJourney.task_completed, TaskCompleted(task_id="t1", kind="reply", note="called")
+    )
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(
+        InvoiceJourney.open_dispute, OpenDispute(reason="already_paid", actor="debtor")
+    )
+    await journeys.until(lambda: "dispute_received" in fakes.templates)
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    await journeys.sleep(timedelta(hours=1))  # its one-off message goes out first
+    await handle.signal(
+        InvoiceJourney.payment_received,
+        PaymentReceived(amount=Decimal("1250"), reference="mollie:tr_1", actor="debtor"),
+    )
+    await handle.result()
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -225,6 +256,7 @@ SCENARIOS = {
     "bounced_then_paid": _bounced_then_paid,
     "message_queued_while_paused": _message_queued_while_paused,
     "plan_continued_as_new": _plan_continued_as_new,
+    "debtor_replied_and_disputed": _debtor_replied_and_disputed,
 }
 
 

@@ -31,6 +31,7 @@ def test_there_are_histories_to_replay() -> None:
         "message_queued_while_paused_v5",
         "plan_continued_as_new_run1_v6",
         "plan_continued_as_new_run2_v6",
+        "debtor_replied_and_disputed_v7",
     }
 
 
