@@ -15,6 +15,18 @@ from tests.api.test_portal import first_message
 from tests.api.test_portal_payments import payments_of
 
 
+async def requested_task(system: System, invoice_id: str) -> dict[str, Any]:
+    """The one open task the debtor's request to a person made."""
+
+    def requested(view: dict[str, Any]) -> bool:
+        return any(e["kind"] == "agent_request" for e in view["timeline"])
+
+    await system.until(invoice_id, requested)
+    tasks = (await system.get("/v1/tasks?status=open")).json()
+    [task] = [t for t in tasks if t["invoice_id"] == invoice_id]
+    return dict(task)
+
+
 async def test_a_debtor_reads_their_page_from_the_link_in_a_message(
     system: System, tab: Page
 ) -> None:
@@ -127,12 +139,7 @@ async def test_a_promise_beyond_the_limits_goes_to_a_person(system: System, tab:
     await tab.get_by_role("button", name="Mijn verzoek naar uw team sturen").click()
     await expect(tab.locator("#notice")).to_contain_text("Uw verzoek is naar ons team gestuurd")
 
-    def requested(view: dict[str, Any]) -> bool:
-        return any(e["kind"] == "agent_request" for e in view["timeline"])
-
-    await system.until(invoice_id, requested)
-    tasks = (await system.get("/v1/tasks?status=open")).json()
-    [task] = [t for t in tasks if t["invoice_id"] == invoice_id]
+    task = await requested_task(system, invoice_id)
     assert task["kind"] == "promise_request"
     assert task["detail"]["promised_on"] == day.isoformat()
     assert task["detail"]["message"] == "Ik krijg eind januari mijn loon."
@@ -241,10 +248,5 @@ async def test_a_plan_beyond_the_limits_goes_to_a_person(system: System, tab: Pa
     await tab.get_by_role("button", name="Mijn verzoek naar uw team sturen").click()
     await expect(tab.locator("#notice")).to_contain_text("Uw verzoek is naar ons team gestuurd")
 
-    def requested(view: dict[str, Any]) -> bool:
-        return any(e["kind"] == "agent_request" for e in view["timeline"])
-
-    await system.until(invoice_id, requested)
-    tasks = (await system.get("/v1/tasks?status=open")).json()
-    [task] = [t for t in tasks if t["invoice_id"] == invoice_id]
+    task = await requested_task(system, invoice_id)
     assert task["kind"] == "plan_request" and task["detail"]["instalments"] == "12"

@@ -47,6 +47,19 @@ async def start_payment(
     return location.rsplit("/", 1)[1]
 
 
+async def second_invoice(system: System, customer_id: str, due_in: float) -> str:
+    """Another open invoice (99.50) of the same customer, once the read model has it."""
+    invoice_id = new_id()
+    body: dict[str, Any] = invoice_body(invoice_id, policy="portal", id=customer_id, due_in=due_in)
+    body["amount"] = "99.50"
+    assert (await system.post("/v1/invoices", body, role="integration")).status_code == 201
+    for _ in range(100):  # until its worker has recorded it in the read model
+        if system.store.get_invoice(invoice_id) is not None:
+            return invoice_id
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{invoice_id} never reached the read model")
+
+
 async def test_an_unknown_or_made_up_payment_id_changes_nothing(system: System) -> None:
     assert await webhook(system, "tr_doesnotexist") == 200
     assert await webhook(system, "not-a-mollie-id") == 200
@@ -81,14 +94,7 @@ async def test_a_paid_webhook_replayed_pays_once_and_a_refund_asks_an_agent(
 async def test_one_payment_pays_every_open_invoice_its_share(system: System) -> None:
     link, view = await first_message(system)
     first_id, customer = view["invoice_id"], view["customer_id"]
-    second_id = new_id()
-    body: dict[str, Any] = invoice_body(second_id, policy="portal", id=customer, due_in=5)
-    body["amount"] = "99.50"
-    assert (await system.post("/v1/invoices", body, role="integration")).status_code == 201
-    for _ in range(100):  # until its worker has recorded it in the read model
-        if system.store.get_invoice(second_id) is not None:
-            break
-        await asyncio.sleep(0.1)
+    second_id = await second_invoice(system, customer, due_in=5)
 
     page = await system.api.get(link)
     assert "Betaal alle openstaande facturen" in page.text
@@ -106,14 +112,7 @@ async def test_one_payment_pays_every_open_invoice_its_share(system: System) -> 
 async def test_part_of_what_is_owed_pays_the_oldest_invoice_first(system: System) -> None:
     link, view = await first_message(system)
     first_id, customer = view["invoice_id"], view["customer_id"]
-    second_id = new_id()
-    body: dict[str, Any] = invoice_body(second_id, policy="portal", id=customer, due_in=86_400)
-    body["amount"] = "99.50"
-    assert (await system.post("/v1/invoices", body, role="integration")).status_code == 201
-    for _ in range(100):
-        if system.store.get_invoice(second_id) is not None:
-            break
-        await asyncio.sleep(0.1)
+    second_id = await second_invoice(system, customer, due_in=86_400)
 
     # Below the policy's minimum (10.00), more than is owed, or not an amount: refused, no payment.
     for amount, problem in (("5", "part_range"), ("2000", "part_range"), ("abc", "part_invalid")):
