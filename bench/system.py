@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -211,6 +212,7 @@ async def running_system(
         tmp = Path(tmp_dir)
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         keys = new_key("bench")  # every payload encrypted, as in production
+        portal_secret = secrets.token_urlsafe(32)
         keyring = Keyring.parse(keys)
         # The read model: SQLite in the run's directory, or DUNWELL_DATABASE_URL (PostgreSQL).
         database = os.environ.get("DUNWELL_DATABASE_URL") or f"sqlite:///{tmp / 'dunwell.db'}"
@@ -242,6 +244,7 @@ async def running_system(
                 temporal_address=target,
                 task_queue=task_queue,
                 log_level="WARNING",
+                portal_secret=SecretStr(portal_secret),
             )
             child_env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")},
@@ -254,6 +257,8 @@ async def running_system(
                 "DUNWELL_TASK_QUEUE": task_queue,
                 "DUNWELL_ENCRYPTION_KEYS": keys,
                 "DUNWELL_LOG_LEVEL": "WARNING",
+                # Every message carries the debtor's personal link, as under `dunwell dev`.
+                "DUNWELL_PORTAL_SECRET": portal_secret,
             }
 
             worker_pid = 0
