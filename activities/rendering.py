@@ -152,14 +152,16 @@ class TemplateSet:
         fallback = catalogue.phrases["short_fallback"]
         # Longest first: the template's text, then the bare facts with the next step, then the
         # bare facts alone (sent even when a very long payment link makes it exceed the limit).
+        # With a personal page, each ends with its link, and the link outranks the template's
+        # own wording: every message carries it.
+        page = " " + catalogue.phrases["short_portal"] if ctx.portal_url else ""
+        # Texts link the page itself (shorter); it lists every open invoice anyway.
+        values = _Values({**values, "portal_url": ctx.portal_url.split("?", 1)[0]})
         candidates = [variant.short, fallback + " {next_step}", fallback]
+        if page:
+            candidates = [c + page for c in candidates] + candidates
         texts = [_one_line(c.format_map(values)) for c in candidates]
         text = next((t for t in texts if len(t) <= SHORT_LIMIT), texts[-1])
-        if ctx.portal_url:
-            # The debtor's own page, when it still fits.
-            with_page = text + " " + _one_line(catalogue.phrases["short_portal"].format_map(values))
-            if len(with_page) <= SHORT_LIMIT:
-                text = with_page
         return RenderedMessage(text=text)
 
 

@@ -30,6 +30,7 @@ SHIPPED = {
     "final_notice": Tone.final,
     "thank_you": Tone.friendly,
     "dispute_review": Tone.neutral,
+    "dispute_received": Tone.friendly,
     "promise_kept": Tone.friendly,
     "promise_broken": Tone.neutral,
     "arrangement_agreed": Tone.friendly,
@@ -40,6 +41,7 @@ SHIPPED = {
 }
 NOT_CHASING = {
     "thank_you",
+    "dispute_received",
     "arrangement_agreed",
     "instalment_reminder",
     "instalment_paid",
@@ -150,7 +152,8 @@ def test_every_email_links_the_debtors_page_and_is_signed_by_the_company(
     bare = render(key, SHIPPED[key], locale, Channel.email, context(creditor=JANSEN))
     assert "/p/" not in bare.text and "online" not in bare.text.split("Jansen B.V.")[0][-200:]
     sms = render(key, SHIPPED[key], locale, Channel.sms, context(portal_url=PORTAL))
-    assert len(sms.text) <= SHORT_LIMIT
+    assert len(sms.text) <= SHORT_LIMIT and sms.text.endswith(PORTAL.split("?")[0])
+    assert "INV-2026-0042" in sms.text and (PAY in sms.text or key in NOT_CHASING)
 
 
 @pytest.mark.parametrize("locale", ["en", "nl"])
