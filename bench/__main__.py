@@ -67,13 +67,23 @@ def parse(argv: list[str] | None = None) -> Options:
         default="process",
         help="run the worker as `python -m cli worker` (process, default) or in this process",
     )
+    parser.add_argument(
+        "--no-portal",
+        action="store_true",
+        help="messages without the debtor's personal link (to measure what the link costs)",
+    )
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
     values = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
     for name, value in values.items():
         if value < 1:
             parser.error(f"--{name} must be at least 1")
-    return Options(**values, profile_api=args.profile_api, worker_mode=args.worker)
+    return Options(
+        **values,
+        profile_api=args.profile_api,
+        worker_mode=args.worker,
+        portal=not args.no_portal,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

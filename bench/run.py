@@ -40,6 +40,7 @@ class Options:
     burst: int = 10000
     profile_api: Path | None = None
     worker_mode: str = "process"
+    portal: bool = True
 
 
 async def run(options: Options) -> None:
@@ -54,6 +55,7 @@ async def run(options: Options) -> None:
         c,
         worker_mode=options.worker_mode,
         profile_api=options.profile_api,
+        portal=options.portal,
     ) as system:
         worker = (
             "in this process"

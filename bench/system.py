@@ -202,6 +202,7 @@ async def running_system(
     *,
     worker_mode: str = "process",
     profile_api: Path | None = None,
+    portal: bool = True,
 ) -> AsyncIterator[System]:
     """The whole system, stopped in reverse order (API, worker, dev server) on the way out.
 
@@ -212,7 +213,7 @@ async def running_system(
         tmp = Path(tmp_dir)
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         keys = new_key("bench")  # every payload encrypted, as in production
-        portal_secret = secrets.token_urlsafe(32)
+        portal_secret = secrets.token_urlsafe(32) if portal else ""
         keyring = Keyring.parse(keys)
         # The read model: SQLite in the run's directory, or DUNWELL_DATABASE_URL (PostgreSQL).
         database = os.environ.get("DUNWELL_DATABASE_URL") or f"sqlite:///{tmp / 'dunwell.db'}"
@@ -244,7 +245,7 @@ async def running_system(
                 temporal_address=target,
                 task_queue=task_queue,
                 log_level="WARNING",
-                portal_secret=SecretStr(portal_secret),
+                portal_secret=SecretStr(portal_secret) if portal else None,
             )
             child_env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")},
@@ -258,7 +259,7 @@ async def running_system(
                 "DUNWELL_ENCRYPTION_KEYS": keys,
                 "DUNWELL_LOG_LEVEL": "WARNING",
                 # Every message carries the debtor's personal link, as under `dunwell dev`.
-                "DUNWELL_PORTAL_SECRET": portal_secret,
+                **({"DUNWELL_PORTAL_SECRET": portal_secret} if portal else {}),
             }
 
             worker_pid = 0
