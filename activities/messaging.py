@@ -22,12 +22,10 @@ Temporal's `max_task_queue_activities_per_second` (see `worker.py`).
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +34,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import CannotTell, DeliveryError, Sender, SendReceipt, redacted
 from activities.journal import database_error
+from activities.leases import LEASE, Heartbeat, lease_wait, retrying, this_attempt
 from activities.rendering import (
     Creditor,
     MessageContext,
@@ -58,10 +57,6 @@ from workflows.policy import Channel
 
 SEND_DEADLINE = 90.0
 """Seconds an attempt may spend, inside `workflows.messaging.ATTEMPT_TIMEOUT` (120 s)."""
-LEASE = timedelta(seconds=10)
-"""How long a claim outlives its holder's last renewal."""
-BEAT_EVERY = 3.0
-"""Seconds between heartbeats (and lease renewals) while an attempt runs."""
 MISCONFIGURED_RETRY = timedelta(minutes=1)
 """How often a message waiting on a misconfigured provider tries again."""
 
@@ -118,13 +113,13 @@ class MessagingActivities:
     def deliver_message(self, request: MessageRequest) -> MessageResult:
         """Send one message on the request's channels, in order, each at most once."""
         started = time.monotonic()
-        with _Heartbeat(self._store) as beat:
+        with Heartbeat(self._store) as beat:
             try:
                 return self._deliver(request, beat, started)
             except SQLAlchemyError as exc:
                 raise database_error(exc) from exc
 
-    def _deliver(self, request: MessageRequest, beat: _Heartbeat, started: float) -> MessageResult:
+    def _deliver(self, request: MessageRequest, beat: Heartbeat, started: float) -> MessageResult:
         result = MessageResult()
         for channel in request.channels:
             outcome = self._deliver_on(request, channel, beat, started)
@@ -134,7 +129,7 @@ class MessagingActivities:
         return result
 
     def _deliver_on(
-        self, request: MessageRequest, channel: Channel, beat: _Heartbeat, started: float
+        self, request: MessageRequest, channel: Channel, beat: Heartbeat, started: float
     ) -> ChannelOutcome:
         customer = request.invoice.customer
         to = customer.email if channel == Channel.email else customer.phone
@@ -157,7 +152,7 @@ class MessagingActivities:
             if reply_to:
                 message = message.model_copy(update={"reply_to": reply_to})
 
-        holder = _holder()
+        holder = this_attempt()
         # From the claim to the mark, a cancellation must not cut in: it would leave a message
         # the provider accepted looking unsent.
         with activity.shield_thread_cancel_exception():
@@ -183,7 +178,7 @@ class MessagingActivities:
                     f"message {key} is being sent by another attempt ({claim.message.claimed_by}, "
                     f"claimed at {claim.message.claimed_at:%H:%M:%S}); waiting for it to finish",
                     type="SendInProgress",
-                    next_retry_delay=_until(claim.message.lease_until),
+                    next_retry_delay=lease_wait(claim.message.lease_until),
                 )
             beat.hold(key, holder)
             return self._send(request, channel, to, key, message, claim, started)
@@ -219,7 +214,7 @@ class MessagingActivities:
                 note = _FOUND
         if receipt is None:
             if time.monotonic() - started > SEND_DEADLINE - self._provider_timeout:
-                self._store.release_claim(key, _holder())  # nothing went out: free it now
+                self._store.release_claim(key, this_attempt())  # nothing went out: free it now
                 raise ApplicationError(
                     f"message {key}: too little time left in this attempt to send safely",
                     type="SendDeadline",
@@ -267,7 +262,7 @@ class MessagingActivities:
                 key, status, provider, message_id, message.subject, message.text, error
             )
 
-        return _retrying(mark, until=started + SEND_DEADLINE)
+        return retrying(mark, until=started + SEND_DEADLINE)
 
     def _provider_error(
         self, exc: DeliveryError, key: str, channel: Channel, request: MessageRequest
@@ -279,7 +274,7 @@ class MessagingActivities:
         reason = redacted(exc.reason, customer.email or "", customer.phone or "")
         if not exc.ambiguous:
             # It certainly did not take the message: the next attempt may send at once.
-            self._store.release_claim(key, _holder())
+            self._store.release_claim(key, this_attempt())
         if exc.retryable:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
             return ApplicationError(reason, type="ProviderUnavailable", next_retry_delay=delay)
@@ -337,71 +332,6 @@ class MessagingActivities:
             detail["error"] = error
         event = TimelineEvent(key=key, at=request.at, kind="message", actor="system", detail=detail)
         self._store.record(RecordRequest(snapshot=request.snapshot, events=[event]))
-
-
-class _Heartbeat:
-    """Heartbeats to Temporal, and renews the message's lease, from a thread while we send."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._held: tuple[str, str] | None = None
-        self._stop = threading.Event()
-        self._context = contextvars.copy_context()
-        self._thread = threading.Thread(target=self._context.run, args=(self._run,), daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=BEAT_EVERY + 1)
-
-    def hold(self, key: str, holder: str) -> None:
-        self._held = (key, holder)
-
-    def _run(self) -> None:
-        while not self._stop.wait(BEAT_EVERY):
-            try:
-                activity.heartbeat()
-            except RuntimeError:
-                pass  # not running under Temporal (a direct call in a test)
-            if self._held is not None:
-                try:
-                    self._store.renew_claim(*self._held, LEASE)
-                except SQLAlchemyError as exc:
-                    log.warning("could not renew the claim on %s: %s", self._held[0], exc)
-
-
-def _until(moment: datetime | None) -> timedelta:
-    """How long until `moment` (a lease's end), at least a second and at most a lease."""
-    if moment is None:
-        return timedelta(seconds=1)
-    left = moment - datetime.now(UTC) + timedelta(milliseconds=500)
-    return min(max(left, timedelta(seconds=1)), LEASE)
-
-
-def _holder() -> str:
-    """This attempt: workflow run, activity and attempt number."""
-    try:
-        info = activity.info()
-    except RuntimeError:
-        return f"direct:{threading.get_ident()}"
-    return f"{info.workflow_run_id}:{info.activity_id}:{info.attempt}"
-
-
-def _retrying(call: Callable[[], T], until: float) -> T:
-    """`call()`, retried on database errors with backoff until the monotonic time `until`."""
-    delay = 0.2
-    while True:
-        try:
-            return call()
-        except SQLAlchemyError as exc:
-            if time.monotonic() + delay > until:
-                raise
-            log.warning("retrying a database write in %.1f s: %s", delay, type(exc).__name__)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 def _provider(channel: Channel) -> str:
