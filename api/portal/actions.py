@@ -154,9 +154,9 @@ async def propose_plan(
     except ValueError:
         return back(token, invoice, problem="promise_date")
     instalments = proposal.split(found.outstanding, found.currency, count, first)
-    policy = await portal.policies.get(found.policy_name)
+    policy = await portal.policy_of(found)
     asked = {"count": str(count), "date": first.isoformat()}
-    why = proposal.refusal(policy.self_service_plan if policy else None, instalments, date.today())
+    why = proposal.refusal(policy.self_service_plan, instalments, date.today())
     if why is not None:
         return back(token, invoice, problem=why, **asked)
     try:

@@ -24,7 +24,7 @@ from api import journeys
 from api.deps import StoreDep, TemporalClient
 from api.portal.actions import back, checked
 from api.portal.mollie import IdentifierError, MollieError, NotFoundError
-from api.portal.routes import PortalDep, Refused, open_link, refused_page
+from api.portal.routes import PortalDep, Refused, open_link, page_language, refused_page
 from api.portal.view import Words, due_now
 from api.problems import Problem
 from db.store import InvoiceView, PortalPayment, Store
@@ -102,8 +102,7 @@ async def pay(
     part = None
     chosen = next((i for i in invoices if i.invoice_id == invoice and i.outcome is None), None)
     if scope == "part" and chosen is not None:
-        policy = await portal.policies.get(chosen.policy_name)
-        least = policy.min_part_payment if policy else Decimal(0)
+        least = (await portal.policy_of(chosen)).min_part_payment
         part, why = part_problem(amount, invoices, chosen, least)
         if why is not None:
             return back(token, invoice, problem=why)
@@ -165,9 +164,7 @@ async def paid(token: str, ref: str, request: Request, portal: PortalDep) -> Res
     except MollieError:
         status = "pending"  # Mollie did not answer: keep waiting, the page asks again
     customer = invoices[0].invoice.customer
-    language = "nl" if customer.locale.lower().startswith("nl") else "en"
-    if request.cookies.get("dunwell_lang") in ("en", "nl"):
-        language = request.cookies["dunwell_lang"]
+    language = page_language(request, None, customer.locale)
     words = Words(language, customer.timezone)
     state = "waiting" if status in WAITING else ("paid" if status == "paid" else "failed")
     return portal.render(

@@ -25,9 +25,15 @@ from api.portal.texts import LANGUAGES, TEXTS
 from db.store import InvoiceView, Store
 from portal_links import PortalLinks
 from settings import Settings
-from workflows.policy import Policy, Step
+from workflows.policy import Policy, Step, StepAction
 
 HERE = Path(__file__).parent
+MAX_PAYMENTS = 10_000
+"""Payments the page lists for one customer, at most."""
+DEFAULT_POLICY = Policy(
+    name="defaults", steps=[Step(name="call", offset=timedelta(0), action=StepAction.agent_task)]
+)
+"""Every policy setting at its default, for an invoice whose policy is gone."""
 DISPUTE_REASONS = ("wrong_amount", "not_received", "already_paid", "quality", "other")
 log = logging.getLogger("dunwell.portal")
 router = APIRouter(prefix="/p", include_in_schema=False)
@@ -71,6 +77,10 @@ class Portal:
             mollie=mollie_from(settings),
         )
 
+    async def policy_of(self, invoice: InvoiceView) -> Policy:
+        """The invoice's policy as it stands (cached), or every default should it be gone."""
+        return await self.policies.get(invoice.policy_name) or DEFAULT_POLICY
+
     def render(self, name: str, language: str, status: int = 200, **values: Any) -> HTMLResponse:
         s = self.settings
         company = {
@@ -109,7 +119,7 @@ async def _portal(request: Request) -> Portal:
 PortalDep = Annotated[Portal, Depends(_portal)]
 
 
-def _language(request: Request, asked: str | None, fallback: str) -> str:
+def page_language(request: Request, asked: str | None, fallback: str) -> str:
     for candidate in (asked, request.cookies.get(LANGUAGE_COOKIE), fallback):
         language = (candidate or "").replace("-", "_").split("_")[0].lower()
         if language in LANGUAGES:
@@ -145,11 +155,8 @@ async def _still_valid(portal: Portal, invoices: list[InvoiceView]) -> bool:
     if any(i.outcome is None for i in invoices):
         return True
     last = max(invoices, key=lambda i: i.updated_at)
-    policy = await portal.policies.get(last.policy_name)
-    valid_for = policy.portal_link_valid_for if policy else None
-    if valid_for is None:
-        valid_for = Policy.model_fields["portal_link_valid_for"].default
-    return datetime.now(UTC) <= last.updated_at + valid_for
+    policy = await portal.policy_of(last)
+    return datetime.now(UTC) <= last.updated_at + policy.portal_link_valid_for
 
 
 async def limits(
@@ -160,9 +167,7 @@ async def limits(
     today = datetime.now(UTC).date()
     found = {}
     for invoice in invoices:
-        policy = await portal.policies.get(invoice.policy_name) or Policy(
-            name="fallback", steps=[Step(name="none", offset=timedelta(0), action="agent_task")]
-        )
+        policy = await portal.policy_of(invoice)
         plan = policy.self_service_plan
         promise_latest = today + timedelta(days=max(policy.promise_max_delay.days, 1))
         first_latest = today + timedelta(days=max(plan.first_within.days, 0)) if plan else today
@@ -192,7 +197,7 @@ class Refused(Exception):
 
 def refused_page(portal: Portal, request: Request, refused: Refused) -> HTMLResponse:
     browser = request.headers.get("accept-language", "en")[:2]
-    language = _language(request, refused.language, browser)
+    language = page_language(request, refused.language, browser)
     if refused.reason == "too_many":
         response = portal.render(
             "notice.html", language, 429, title=TEXTS[language]["too_many"], body=""
@@ -226,13 +231,14 @@ async def page(
         return refused_page(portal, request, refused)
     first = next((i for i in invoices if i.invoice_id == invoice), None)
     customer = (first or invoices[0]).invoice.customer
-    language = _language(request, lang, customer.locale)
+    language = page_language(request, lang, customer.locale)
     words = view.Words(language, customer.timezone)
-    events = await run_in_threadpool(portal.store.debtor_events, customer_id)
+    events = await run_in_threadpool(
+        portal.store.customer_timeline, customer_id, MAX_PAYMENTS, 0, ("payment",)
+    )
     payments: dict[str, list[Any]] = {}
     for invoice_id, event in events:
-        if event.kind == "payment":
-            payments.setdefault(invoice_id, []).append(event)
+        payments.setdefault(invoice_id, []).append(event)
     shown = [first] if first else []
     shown += [i for i in invoices if i.outcome is None and i is not first]
     cards = [view.card(i, payments.get(i.invoice_id, []), words) for i in shown]

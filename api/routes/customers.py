@@ -14,6 +14,7 @@ from api.schemas import (
     CustomerTimelineOut,
     PortalLinkOut,
 )
+from portal_links import PortalLinks
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=COMMON_PROBLEMS)
 
@@ -35,13 +36,14 @@ async def customer_timeline(
     return CustomerTimelineOut(customer_id=customer_id, events=events, limit=limit, offset=offset)
 
 
-def _links_or_problem(portal: PortalDep) -> None:
+def _links_or_problem(portal: PortalDep) -> PortalLinks:
     if portal.links is None:
         raise Problem(
             409,
             "Debtors' personal links are off: set DUNWELL_PORTAL_SECRET (at least 32 characters) "
             "on the API and the workers.",
         )
+    return portal.links
 
 
 @router.get("/{customer_id}/portal-link", response_model=PortalLinkOut)
@@ -49,11 +51,10 @@ async def portal_link(
     actor: Agent, store: StoreDep, portal: PortalDep, customer_id: str = Path(pattern=IDENTIFIER)
 ) -> PortalLinkOut:
     """The debtor's live personal link (to read out or send by hand); made when there is none."""
-    _links_or_problem(portal)
-    assert portal.links is not None
+    links = _links_or_problem(portal)
     if not await run_in_threadpool(store.customer_invoices, customer_id):
         raise Problem(404, f"There is no customer {customer_id} with an invoice.")
-    url = await run_in_threadpool(portal.links.url_for, customer_id)
+    url = await run_in_threadpool(links.url_for, customer_id)
     return PortalLinkOut(customer_id=customer_id, url=url, revoked=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -138,16 +139,18 @@ class InvoiceStore(PolicyStore):
             return [_event(row) for row in session.scalars(query)]
 
     def customer_timeline(
-        self, customer_id: str, limit: int = 200, offset: int = 0
+        self,
+        customer_id: str,
+        limit: int = 200,
+        offset: int = 0,
+        kinds: Sequence[str] | None = None,
     ) -> list[tuple[str, TimelineEvent]]:
-        """Every journey of one debtor as one timeline, oldest first: (invoice_id, event)."""
-        query = (
-            sa.select(TimelineEventRow)
-            .where(TimelineEventRow.customer_id == customer_id)
-            .order_by(TimelineEventRow.at, TimelineEventRow.id)
-            .limit(limit)
-            .offset(offset)
-        )
+        """Every journey of one debtor as one timeline, oldest first: (invoice_id, event);
+        only events of `kinds` when given."""
+        query = sa.select(TimelineEventRow).where(TimelineEventRow.customer_id == customer_id)
+        if kinds is not None:
+            query = query.where(TimelineEventRow.kind.in_(kinds))
+        query = query.order_by(TimelineEventRow.at, TimelineEventRow.id).limit(limit).offset(offset)
         with self._sessions() as session:
             return [(row.invoice_id, _event(row)) for row in session.scalars(query)]
 

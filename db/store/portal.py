@@ -17,15 +17,10 @@ from db.models import (
     PortalPaymentRow,
     ReplyAddressRow,
     TaskRow,
-    TimelineEventRow,
 )
-from db.store.base import _event, _insert_ignore, _invoice_view, _message_view
+from db.store.base import _insert_ignore, _invoice_view, _message_view
 from db.store.tasks import TaskStore
 from db.store.views import InvoiceView, MessageView, PortalPayment
-from workflows.models import TimelineEvent
-
-DEBTOR_EVENT_KINDS = ("payment", "dispute_opened", "dispute_resolved", "promise", "arrangement")
-"""What the debtor's page shows of a timeline: what they did, and what was done about it."""
 
 
 class PortalStore(TaskStore):
@@ -101,19 +96,6 @@ class PortalStore(TaskStore):
         )
         with self._sessions() as session:
             return [_message_view(row) for row in session.scalars(query)]
-
-    def debtor_events(self, customer_id: str) -> list[tuple[str, TimelineEvent]]:
-        """(invoice id, event) of what the debtor may see on their page, oldest first."""
-        query = (
-            sa.select(TimelineEventRow)
-            .where(
-                TimelineEventRow.customer_id == customer_id,
-                TimelineEventRow.kind.in_(DEBTOR_EVENT_KINDS),
-            )
-            .order_by(TimelineEventRow.at, TimelineEventRow.id)
-        )
-        with self._sessions() as session:
-            return [(row.invoice_id, _event(row)) for row in session.scalars(query)]
 
     def add_portal_payment(self, payment: PortalPayment) -> None:
         with self._sessions.begin() as session:
