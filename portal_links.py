@@ -39,6 +39,8 @@ class PortalLinks:
         self._secret = secret.encode()
         self.base_url = base_url.rstrip("/")
         self.inbound_domain = inbound_domain
+        self._remembered: set[str] = set()
+        """Reply tokens this process has stored: each is written once, not on every email."""
 
     def token(self, customer_id: str, generation: int) -> str:
         mac = hmac.new(self._secret, f"{customer_id}\x00{generation}".encode(), hashlib.sha256)
@@ -60,7 +62,11 @@ class PortalLinks:
             return None
         mac = hmac.new(self._secret, f"reply\x00{invoice_id}".encode(), hashlib.sha256)
         token = base64.b32encode(mac.digest()[:10]).decode().lower()
-        self._store.remember_reply_address(token, invoice_id, customer_id)
+        if token not in self._remembered:
+            self._store.remember_reply_address(token, invoice_id, customer_id)
+            if len(self._remembered) > 100_000:
+                self._remembered.clear()
+            self._remembered.add(token)
         return f"reply+{token}@{self.inbound_domain}"
 
     def customer_of(self, token: str) -> str | None:

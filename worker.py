@@ -55,12 +55,7 @@ def build_workers(
         store,
         settings.provider_timeout_s,
         links=links_from(settings, store),
-        creditor=Creditor(
-            name=settings.company_name,
-            address=settings.company_address,
-            email=settings.company_email,
-            phone=settings.company_phone,
-        ),
+        creditor=Creditor.from_settings(settings),
     )
     slots = max(1, executor._max_workers // 3)  # records, SendGrid, Twilio: a third each
     journeys = Worker(

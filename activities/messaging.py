@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
@@ -64,7 +63,6 @@ _DONE = ("sent", "outbox")
 _MAYBE_TWICE = "sent again after a worker stopped mid-send: the debtor may have received it twice"
 _FOUND = "an earlier attempt had sent it (the provider's list shows it): not sent again"
 log = logging.getLogger("dunwell.messaging")
-T = TypeVar("T")
 
 
 class MessagingActivities:
@@ -121,15 +119,21 @@ class MessagingActivities:
 
     def _deliver(self, request: MessageRequest, beat: Heartbeat, started: float) -> MessageResult:
         result = MessageResult()
+        context: list[MessageContext] = []  # made once, when a channel first needs it
         for channel in request.channels:
-            outcome = self._deliver_on(request, channel, beat, started)
+            outcome = self._deliver_on(request, channel, beat, started, context)
             result.outcomes.append(outcome)
             if outcome.status in _DONE and not request.all_channels:
                 break
         return result
 
     def _deliver_on(
-        self, request: MessageRequest, channel: Channel, beat: Heartbeat, started: float
+        self,
+        request: MessageRequest,
+        channel: Channel,
+        beat: Heartbeat,
+        started: float,
+        context: list[MessageContext],
     ) -> ChannelOutcome:
         customer = request.invoice.customer
         to = customer.email if channel == Channel.email else customer.phone
@@ -141,10 +145,10 @@ class MessagingActivities:
             reason = f"the debtor opted out of {channel.value} at {to}"
             self._record(request, key, channel, "failed", reason)
             return ChannelOutcome(channel=channel, status="failed", reason=reason, permanent=True)
+        if not context:
+            context.append(self._context(request))
         try:
-            message = render(
-                request.template, request.tone, customer.locale, channel, self._context(request)
-            )
+            message = render(request.template, request.tone, customer.locale, channel, context[0])
         except TemplateNotFound as exc:
             raise ApplicationError(str(exc), type="TemplateNotFound") from exc
         if channel == Channel.email and self._links is not None:

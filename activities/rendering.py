@@ -29,6 +29,7 @@ from activities.catalogue import (
     Variant,
     parse_catalogue,
 )
+from settings import Settings
 from workflows.models import NextStepNote
 from workflows.policy import Channel, Tone
 
@@ -58,6 +59,15 @@ class Creditor(BaseModel):
     address: str = ""
     email: str = ""
     phone: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Creditor:
+        return cls(
+            name=settings.company_name,
+            address=settings.company_address,
+            email=settings.company_email,
+            phone=settings.company_phone,
+        )
 
     def contact(self) -> str:
         return " · ".join(part for part in (self.address, self.email, self.phone) if part)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from workflows.journey import (
     start_search_attributes,
     workflow_id,
 )
-from workflows.models import ActionResult, Invoice, JourneyInput, Stage
+from workflows.models import ActionResult, ContactChanged, Invoice, JourneyInput, Stage
 from workflows.policy import Policy
 
 # An update the worker has not answered by then gets a 503 rather than a hanging request.
@@ -152,12 +153,27 @@ def unknown_invoice(invoice_id: str) -> Problem:
 
 
 async def _closed_problem(store: Store, invoice_id: str) -> Problem:
+    return (await _not_taken(store, invoice_id)).problem
+
+
+@dataclass(frozen=True)
+class NotTaken:
+    """A journey that could not take a signal: closed (its last row), or never started."""
+
+    row: InvoiceView | None
+    problem: Problem
+
+
+async def _not_taken(store: Store, invoice_id: str) -> NotTaken:
     row = await run_in_threadpool(store.get_invoice, invoice_id)
     if row is None:
-        return unknown_invoice(invoice_id)
+        return NotTaken(None, unknown_invoice(invoice_id))
     outcome = row.outcome.value if row.outcome else row.stage.value
-    return Problem(
-        409, f"The journey of invoice {invoice_id} is closed ({outcome}); nothing was changed."
+    return NotTaken(
+        row,
+        Problem(
+            409, f"The journey of invoice {invoice_id} is closed ({outcome}); nothing was changed."
+        ),
     )
 
 
@@ -184,6 +200,28 @@ async def update(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise await _closed_problem(store, invoice_id) from None
         raise
+
+
+async def signal_if_open(
+    client: Client, store: Store, invoice_id: str, name: str, arg: BaseModel
+) -> NotTaken | None:
+    """Signal a journey that may have closed: None when it took the signal, else why not (for a
+    fact that must still reach a person, as a task)."""
+    try:
+        await signal(client, store, invoice_id, name, arg)
+    except Problem:
+        return await _not_taken(store, invoice_id)
+    return None
+
+
+async def change_contact(
+    client: Client, store: Store, invoice_id: str, change: ContactChanged
+) -> None:
+    """Tell the journey of a new email, phone or preferred channel; a STOP from the new number
+    must find the journey too."""
+    await signal(client, store, invoice_id, "contact_changed", change)
+    if change.phone:
+        await run_in_threadpool(store.set_customer_phone, invoice_id, change.phone)
 
 
 async def signal(client: Client, store: Store, invoice_id: str, name: str, arg: BaseModel) -> None:

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from api import journeys
 from api.deps import TemporalClient
@@ -251,11 +250,7 @@ async def contact(
     for view in open_ones:
         if change is not None:
             signal = ContactChanged(**change.model_dump(), actor=DEBTOR)
-            await journeys.signal(client, portal.store, view.invoice_id, "contact_changed", signal)
-            if change.phone:  # a STOP from the new number must find the journey
-                await run_in_threadpool(
-                    portal.store.set_customer_phone, view.invoice_id, change.phone
-                )
+            await journeys.change_contact(client, portal.store, view.invoice_id, signal)
         for channel, off in ((Channel.sms, no_sms), (Channel.whatsapp, no_whatsapp)):
             if off:
                 fact = ChannelOptedOut(channel=channel, actor=DEBTOR)

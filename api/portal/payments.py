@@ -27,8 +27,9 @@ from api.portal.mollie import IdentifierError, MollieError, NotFoundError
 from api.portal.routes import PortalDep, Refused, open_link, page_language, refused_page
 from api.portal.view import Words, due_now
 from api.problems import Problem
+from api.schemas import money
 from db.store import InvoiceView, PortalPayment, Store
-from workflows.common import fits_currency, minor_units
+from workflows.common import fits_currency
 from workflows.models import PaymentReceived
 
 log = logging.getLogger("dunwell.portal")
@@ -112,6 +113,9 @@ async def pay(
     first = next(i for i in invoices if i.invoice_id in allocation)
     ref = secrets.token_urlsafe(16)
     total = sum(allocation.values(), Decimal(0))
+    shares = {
+        invoice_id: str(money(share, first.currency)) for invoice_id, share in allocation.items()
+    }
     base = portal.settings.portal_base_url
     ids = ", ".join(allocation)
     try:
@@ -125,7 +129,7 @@ async def pay(
             {
                 "ref": ref,
                 "customer_id": customer_id,
-                "invoices": _strings(allocation, first.currency),
+                "invoices": shares,
             },
         )
     except MollieError as exc:
@@ -135,7 +139,7 @@ async def pay(
         ref=ref,
         payment_id=created.payment_id,
         customer_id=customer_id,
-        allocation=_strings(allocation, first.currency),
+        allocation=shares,
         amount=total,
         currency=first.currency,
         status=created.status,
@@ -227,7 +231,7 @@ async def mollie_webhook(
         )
     ref = str(found.metadata.get("ref", ""))
     if ref:
-        await run_in_threadpool(store.set_portal_payment, ref, found.payment_id, found.status)
+        await run_in_threadpool(store.set_portal_payment_status, ref, found.status)
     return PlainTextResponse("ok")
 
 
@@ -235,26 +239,19 @@ async def _pay(
     client: TemporalClient, store: Store, invoice_id: str, customer_id: str, fact: PaymentReceived
 ) -> None:
     """Signal the journey; when it has closed, an agent task keeps the payment (none is lost)."""
-    try:
-        await journeys.signal(client, store, invoice_id, "payment_received", fact)
-    except Problem as closed:
+    not_taken = await journeys.signal_if_open(client, store, invoice_id, "payment_received", fact)
+    if not_taken is not None:
         await run_in_threadpool(
             store.open_task,
             f"closed:{invoice_id}:payment:{fact.reference}",
             invoice_id,
             customer_id,
             "payment_after_close",
-            f"{closed.detail} A Mollie payment of {fact.amount} ({fact.reference}) arrived for "
-            "it: settle it by hand.",
+            f"{not_taken.problem.detail} A Mollie payment of {fact.amount} ({fact.reference}) "
+            "arrived for it: settle it by hand.",
             reference=fact.reference,
             amount=str(fact.amount),
         )
-
-
-def _strings(allocation: dict[str, Decimal], currency: str) -> dict[str, str]:
-    """Each share as Mollie and the journey see money: the currency's decimals, as text."""
-    quantum = Decimal(1).scaleb(-minor_units(currency))
-    return {k: str(v.quantize(quantum)) for k, v in allocation.items()}
 
 
 def _moment(value: str | None) -> datetime | None:

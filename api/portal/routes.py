@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from activities.rendering import Creditor
 from api.policy_cache import PolicyCache
 from api.portal import view
 from api.portal.mollie import Mollie
@@ -51,6 +52,7 @@ class Portal:
     per_link: RateLimit
     per_address: RateLimit
     pages: Environment
+    company: Creditor
     mollie: Mollie | None = None
 
     @classmethod
@@ -75,6 +77,7 @@ class Portal:
             per_address=RateLimit(rate * 10),
             pages=pages,
             mollie=mollie_from(settings),
+            company=Creditor.from_settings(settings),
         )
 
     async def policy_of(self, invoice: InvoiceView) -> Policy:
@@ -82,15 +85,8 @@ class Portal:
         return await self.policies.get(invoice.policy_name) or DEFAULT_POLICY
 
     def render(self, name: str, language: str, status: int = 200, **values: Any) -> HTMLResponse:
-        s = self.settings
-        company = {
-            "name": s.company_name,
-            "address": s.company_address,
-            "email": s.company_email,
-            "phone": s.company_phone,
-        }
         html = self.pages.get_template(name).render(
-            t=TEXTS[language], lang=language, languages=LANGUAGES, company=company, **values
+            t=TEXTS[language], lang=language, languages=LANGUAGES, company=self.company, **values
         )
         return HTMLResponse(html, status_code=status)
 
@@ -172,9 +168,7 @@ async def limits(
         promise_latest = today + timedelta(days=max(policy.promise_max_delay.days, 1))
         first_latest = today + timedelta(days=max(plan.first_within.days, 0)) if plan else today
         found[invoice.invoice_id] = view.Limits(
-            promise_latest=promise_latest,
             plan=plan,
-            plan_first_latest=first_latest,
             values={
                 "latest": words.day(promise_latest),
                 "plan_max": str(plan.max_instalments) if plan else "",

@@ -13,7 +13,7 @@ import time
 from collections import deque
 
 from fastapi import Request, Response
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SESSION_COOKIE = "dunwell_portal"
 LANGUAGE_COOKIE = "dunwell_lang"
@@ -91,28 +91,42 @@ class RateLimit:
             return True
 
 
-class PortalHeaders(BaseHTTPMiddleware):
+class PortalHeaders:
     """Security headers on the debtor's pages: no inline script, no framing, no referrer (the
-    address holds the personal link), nothing cached."""
+    address holds the personal link), nothing cached. A plain ASGI middleware: every other path
+    (the API's hot ones) passes straight through."""
 
-    def __init__(self, app: object, form_targets: tuple[str, ...] = ()) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, form_targets: tuple[str, ...] = ()) -> None:
+        self._app = app
         targets = " ".join(("'self'", *form_targets))
-        self._csp = (
+        csp = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
         )
+        self._headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        if request.url.path.startswith(("/p/", "/static/")):
-            response.headers["Content-Security-Policy"] = self._csp
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers["X-Frame-Options"] = "DENY"
-            if request.url.path.startswith("/p/"):
-                response.headers["Cache-Control"] = "no-store"
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(("/p/", "/static/")):
+            await self._app(scope, receive, send)
+            return
+        extra = self._headers + (
+            [(b"cache-control", b"no-store")] if path.startswith("/p/") else []
+        )
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in extra}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + extra}
+            await send(message)
+
+        await self._app(scope, receive, with_headers)
 
 
 class HideLinks(logging.Filter):

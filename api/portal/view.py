@@ -41,7 +41,6 @@ class Card:
     facts: list[Line]
     next: str
     outstanding: Decimal
-    currency: str
     pay_label: str
     payment_url: str
     payments: list[Line] = field(default_factory=list)
@@ -132,7 +131,6 @@ def card(invoice: InvoiceView, payments: list[TimelineEvent], words: Words) -> C
         facts=facts,
         next=next_in_words(invoice, words),
         outstanding=invoice.outstanding,
-        currency=currency,
         pay_label=words("pay", amount=words.money(due_now(invoice), currency)),
         payment_url=invoice.invoice.payment_url,
         payments=received,
@@ -206,9 +204,7 @@ class Notice:
 class Limits:
     """What the page can agree by itself for one invoice (its policy's limits)."""
 
-    promise_latest: date
     plan: SelfServicePlan | None
-    plan_first_latest: date
     values: dict[str, str]
     """The limits in words, for notices and hints."""
 

@@ -236,9 +236,7 @@ async def change_contact(
     """Change the debtor's email, phone or preferred channel for this journey."""
     await _known(store, client, invoice_id)
     change = ContactChanged(**body.model_dump(), actor=actor.name)
-    await journeys.signal(client, store, invoice_id, "contact_changed", change)
-    if body.phone:  # a STOP from the new number must find this journey
-        await run_in_threadpool(store.set_customer_phone, invoice_id, body.phone)
+    await journeys.change_contact(client, store, invoice_id, change)
     return AcceptedOut(
         invoice_id=invoice_id, detail="Contact change accepted; later messages use it."
     )

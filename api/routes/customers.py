@@ -52,7 +52,7 @@ async def portal_link(
 ) -> PortalLinkOut:
     """The debtor's live personal link (to read out or send by hand); made when there is none."""
     links = _links_or_problem(portal)
-    if not await run_in_threadpool(store.customer_invoices, customer_id):
+    if not await run_in_threadpool(store.list_invoices, customer_id, None, 1):
         raise Problem(404, f"There is no customer {customer_id} with an invoice.")
     url = await run_in_threadpool(links.url_for, customer_id)
     return PortalLinkOut(customer_id=customer_id, url=url, revoked=False)

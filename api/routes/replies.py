@@ -79,13 +79,14 @@ async def deliver(
     client: Client, store: Store, invoice_id: str | None, reply: DebtorReplied
 ) -> None:
     """To the journey; when there is none (or it has closed), to an agent as a task."""
+    row = None
     if invoice_id is not None:
-        try:
-            await journeys.signal(client, store, invoice_id, "debtor_replied", reply)
+        not_taken = await journeys.signal_if_open(
+            client, store, invoice_id, "debtor_replied", reply
+        )
+        if not_taken is None:
             return
-        except Problem:
-            pass  # closed: a person still reads it
-    row = await run_in_threadpool(store.get_invoice, invoice_id) if invoice_id else None
+        row = not_taken.row  # closed: a person still reads it
     about = f"about invoice {invoice_id} (its journey has closed)" if row else "matching no invoice"
     first_line = " ".join(reply.text.split())[:120]
     await run_in_threadpool(

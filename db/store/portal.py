@@ -101,22 +101,16 @@ class PortalStore(TaskStore):
         with self._sessions.begin() as session:
             session.add(PortalPaymentRow(**payment.model_dump()))
 
-    def set_portal_payment(self, ref: str, payment_id: str | None, status: str) -> None:
+    def set_portal_payment_status(self, ref: str, status: str) -> None:
+        """What Mollie last said of the payment (the return page asks Mollie itself)."""
         with self._sessions.begin() as session:
             row = session.get(PortalPaymentRow, ref)
             if row is not None:
-                row.payment_id = payment_id or row.payment_id
                 row.status = status
 
-    def portal_payment(
-        self, ref: str | None = None, payment_id: str | None = None
-    ) -> PortalPayment | None:
-        query = sa.select(PortalPaymentRow)
-        query = query.where(
-            PortalPaymentRow.ref == ref if ref else PortalPaymentRow.payment_id == payment_id
-        )
+    def portal_payment(self, ref: str) -> PortalPayment | None:
         with self._sessions() as session:
-            row = session.scalars(query).first()
+            row = session.get(PortalPaymentRow, ref)
             return None if row is None else PortalPayment.model_validate(row, from_attributes=True)
 
     def open_task(
