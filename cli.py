@@ -1,5 +1,6 @@
 """The `dunwell` command line: `dev` runs everything; `worker`, `api`, `migrate` run one part;
-`keys` manages API keys; `encryption-key` makes a payload encryption key."""
+`keys` manages API keys; `encryption-key` makes a payload encryption key; `import` starts
+journeys from a CSV file."""
 
 from __future__ import annotations
 
@@ -90,6 +91,24 @@ def _api() -> None:
     )
 
 
+def _import(args: argparse.Namespace) -> int:
+    from devserver import DEV_KEY_FILE
+    from invoice_import import import_file
+
+    settings = get_settings()
+    url = (settings.api_url or f"http://127.0.0.1:{settings.api_port}").rstrip("/")
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    dev_key = settings.home / DEV_KEY_FILE
+    if key is None and dev_key.exists():
+        key = dev_key.read_text().strip()
+    if not key:
+        sys.exit(
+            "dunwell import: set DUNWELL_API_KEY to an integration or admin key "
+            f"(or run `dunwell dev`, whose key is kept in {dev_key})"
+        )
+    return asyncio.run(import_file(args.file, url, key, args.concurrency))
+
+
 def _dev() -> None:
     from devserver import run_dev
 
@@ -122,6 +141,15 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "encryption-key", help="print a new `id:base64key` for DUNWELL_ENCRYPTION_KEYS"
     )
+    imports = commands.add_parser(
+        "import",
+        help="start a journey for every row of a CSV file, through the API "
+        "(DUNWELL_API_URL, DUNWELL_API_KEY)",
+    )
+    imports.add_argument("file", help="a CSV file with a header row (see the README)")
+    imports.add_argument(
+        "--concurrency", type=int, default=8, help="rows started at once (default 8)"
+    )
     fakes = commands.add_parser(
         "fake-providers", help="a fake SendGrid and Twilio on loopback, for trying dunwell"
     )
@@ -141,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         extra = ["--public-url", args.public_url] if args.public_url else []
         fake_providers.main(["--port", str(args.port), *extra])
         return
+    if args.command == "import":
+        sys.exit(_import(args))
     if args.command == "keys":
         logging.getLogger("alembic").setLevel(logging.WARNING)
         _keys(args)

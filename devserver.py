@@ -79,9 +79,12 @@ def dev_secret(home: Path, name: str, make: Callable[[], str]) -> str:
     return value
 
 
+DEV_KEY_FILE = "dev-api-key"
+
+
 def dev_api_key(home: Path) -> str:
     """The development admin key, made once and kept in DUNWELL_HOME/dev-api-key."""
-    return dev_secret(home, "dev-api-key", lambda: secrets.token_urlsafe(24))
+    return dev_secret(home, DEV_KEY_FILE, lambda: secrets.token_urlsafe(24))
 
 
 def wait_for_port(port: int, name: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -211,6 +214,7 @@ def _banner(settings: Settings, home: Path, key: str | None) -> None:
         "",
         "dunwell is running. Ctrl-C stops it; running it again resumes every journey.",
         f"  API docs     {api}/docs",
+        f"  Console      {api}/console   (sign in with the API key)",
         f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}   (decrypted by the API's "
         "codec server)",
         f"  State        {home}",

@@ -147,6 +147,17 @@ class Settings(BaseSettings):
         description="Most portal requests per minute per link, and ten times that per "
         "client address.",
     )
+    api_url: str | None = Field(
+        None, description="Where `dunwell import` finds the API; default this machine's."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="The key `dunwell import` sends (an integration or admin key); default the "
+        "development key `dunwell dev` made.",
+    )
+    console_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="A console session ends after this long unused."
+    )
 
     @property
     def portal_base_url(self) -> str:

@@ -14,6 +14,11 @@ from temporalio.client import Client
 
 from api import problems
 from api.auth import parse_keys
+from api.console import imports as console_imports
+from api.console import invoice as console_invoice
+from api.console import pages as console_pages
+from api.console import policies as console_policies
+from api.console import web as console_web
 from api.limits import BodySizeLimit
 from api.policy_cache import PolicyCache
 from api.portal import actions as portal_actions
@@ -129,4 +134,12 @@ def create_app(
     app.include_router(portal_payments.router)
     app.include_router(portal_payments.webhook)
     app.mount("/static/portal", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
+    for console in (console_pages, console_invoice, console_imports, console_policies):
+        app.include_router(console.router)
+    console_web.install(app)
+    app.mount(
+        "/static/console",
+        StaticFiles(directory=console_web.HERE / "static"),
+        name="console-static",
+    )
     return app

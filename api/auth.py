@@ -13,6 +13,8 @@ class Actor:
     role: Role
     name: str
     """Recorded on the timeline as who did it; never the key itself."""
+    stored: bool = False
+    """A key from `dunwell keys create` (kept hashed in the database), not DUNWELL_API_KEYS."""
 
     def may(self, *roles: Role) -> bool:
         return self.role == Role.admin or not roles or self.role in roles

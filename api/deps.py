@@ -51,6 +51,17 @@ _bearer = HTTPBearer(
 )
 
 
+async def identify(request: Request, presented: str) -> Actor | None:
+    """Who holds this key (`actor.stored`: a key from `dunwell keys create`), or None."""
+    if presented.startswith(PREFIX):
+        # A key from `dunwell keys create`: looked up every time, so a revocation holds at once.
+        key_store: KeyStore = request.app.state.keys
+        found = await run_in_threadpool(key_store.authenticate, presented)
+        return Actor(Role(found.role), found.name, stored=True) if found else None
+    keys: list[ApiKey] = request.app.state.api_keys
+    return authenticate(keys, presented)
+
+
 def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
     """A dependency admitting a valid key of one of `roles` (admin always; none listed: any key)."""
 
@@ -60,16 +71,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Actor]]:
     ) -> Actor:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Problem(401, "Send your API key as `Authorization: Bearer <key>`.")
-        presented = credentials.credentials
-        actor: Actor | None
-        if presented.startswith(PREFIX):
-            # A key from `dunwell keys create`: looked up every time, so a revocation holds at once.
-            key_store: KeyStore = request.app.state.keys
-            found = await run_in_threadpool(key_store.authenticate, presented)
-            actor = Actor(Role(found.role), found.name) if found else None
-        else:
-            keys: list[ApiKey] = request.app.state.api_keys
-            actor = authenticate(keys, presented)
+        actor = await identify(request, credentials.credentials)
         if actor is None:
             raise Problem(
                 401,

@@ -131,6 +131,13 @@ class InvoiceRow(Base):
     """One invoice and the latest state of its journey."""
 
     __tablename__ = "invoices"
+    # The console's filters: stage, open or closed, overdue, largest first.
+    __table_args__ = (
+        sa.Index("ix_invoices_stage_created_at", "stage", "created_at"),
+        sa.Index("ix_invoices_outcome_created_at", "outcome", "created_at"),
+        sa.Index("ix_invoices_due_on", "due_on"),
+        sa.Index("ix_invoices_outstanding", "outstanding"),
+    )
 
     invoice_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     customer_id: Mapped[str] = mapped_column(sa.String(200), index=True)
@@ -267,7 +274,13 @@ class TaskRow(Base):
     """A piece of work for an agent: a call to make, a dispute to review."""
 
     __tablename__ = "tasks"
-    __table_args__ = (sa.CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
+        # The work list: open tasks oldest first, by kind, and those an agent took.
+        sa.Index("ix_tasks_status_created_at_id", "status", "created_at", "id"),
+        sa.Index("ix_tasks_status_kind_created_at", "status", "kind", "created_at"),
+        sa.Index("ix_tasks_assigned_to_status", "assigned_to", "status"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     task_key: Mapped[str] = mapped_column(sa.String(300), unique=True)
@@ -281,6 +294,9 @@ class TaskRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_by: Mapped[str | None] = mapped_column(sa.String(200))
     note: Mapped[str | None] = mapped_column(sa.Text)
+    assigned_to: Mapped[str | None] = mapped_column(sa.String(200))
+    """The agent who took it (the actor name of their key), so two do not work it at once."""
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiKeyRow(Base):
@@ -344,3 +360,42 @@ class ReplyAddressRow(Base):
     invoice_id: Mapped[str] = mapped_column(sa.String(200))
     customer_id: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PolicyVersionRow(Base):
+    """Every version of each policy as it was stored, to read an old one and compare two."""
+
+    __tablename__ = "policy_versions"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(json_type())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(200))
+
+
+class CustomerNoteRow(Base):
+    """A credit controller's free-text note on a customer."""
+
+    __tablename__ = "customer_notes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    author: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in console session: only the hash of its cookie's id is kept."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    stored_key: Mapped[bool] = mapped_column(sa.Boolean)
+    """Signed in with a key from `dunwell keys create` (revoking it ends the session)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -92,9 +92,9 @@ class RateLimit:
 
 
 class PortalHeaders:
-    """Security headers on the debtor's pages: no inline script, no framing, no referrer (the
-    address holds the personal link), nothing cached. A plain ASGI middleware: every other path
-    (the API's hot ones) passes straight through."""
+    """Security headers on the debtor's pages and the console: no inline script, no framing, no
+    referrer (the address holds the personal link), nothing cached. A plain ASGI middleware:
+    every other path (the API's hot ones) passes straight through."""
 
     def __init__(self, app: ASGIApp, form_targets: tuple[str, ...] = ()) -> None:
         self._app = app
@@ -112,11 +112,11 @@ class PortalHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(("/p/", "/static/")):
+        if not path.startswith(("/p/", "/static/", "/console")):
             await self._app(scope, receive, send)
             return
         extra = self._headers + (
-            [(b"cache-control", b"no-store")] if path.startswith("/p/") else []
+            [(b"cache-control", b"no-store")] if path.startswith(("/p/", "/console")) else []
         )
 
         async def with_headers(message: Message) -> None:

@@ -7,7 +7,7 @@ the same key is skipped with `INSERT ... ON CONFLICT DO NOTHING`, which also mak
 writers of the same key safe on PostgreSQL and SQLite alike.
 """
 
-from db.store.portal import PortalStore
+from db.store.console import Behaviour, ConsoleSession, ConsoleStore, Note, WorkItem
 from db.store.views import (
     RELEASED,
     Claim,
@@ -23,21 +23,25 @@ from db.store.views import (
 )
 
 
-class Store(PortalStore):
+class Store(ConsoleStore):
     """The read model, over a sessionmaker from `db.session.make_sessionmaker`.
 
     One class in layers, one file each: `policies`, `invoices` (and timelines), `messages`
     (claims and results), `receipts` (webhooks, opt-outs), `tasks` (and provider states),
-    `portal` (debtors' links and what their page shows).
+    `portal` (debtors' links and what their page shows), `console` (the credit controller's
+    screens).
     """
 
 
 __all__ = [
     "RELEASED",
+    "Behaviour",
     "Claim",
+    "ConsoleSession",
     "InvoiceView",
     "MessageStatus",
     "MessageView",
+    "Note",
     "OptOut",
     "PortalPayment",
     "ProviderState",
@@ -45,4 +49,5 @@ __all__ = [
     "Store",
     "TaskStatus",
     "TaskView",
+    "WorkItem",
 ]

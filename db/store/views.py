@@ -125,6 +125,8 @@ class TaskView(BaseModel):
     completed_at: datetime | None
     completed_by: str | None
     note: str | None
+    assigned_to: str | None = None
+    assigned_at: datetime | None = None
 
 
 class PortalPayment(BaseModel):

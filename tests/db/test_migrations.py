@@ -30,6 +30,9 @@ TABLES = {
     "portal_links",
     "portal_payments",
     "reply_addresses",
+    "policy_versions",
+    "customer_notes",
+    "console_sessions",
 }
 
 

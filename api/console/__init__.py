@@ -1,0 +1,1 @@
+"""The credit controller's console: server-rendered pages on the API process."""

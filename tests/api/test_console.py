@@ -1,0 +1,225 @@
+"""The console over HTTP: who may sign in, what a session cookie is like, forms refused without
+their token, every page answering for a signed-in agent, and `dunwell import` against the API."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from api.console.texts import EVENTS, TEXTS
+from invoice_import import read_rows
+from tests.api.conftest import KEYS, System, invoice_body, new_id
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+HERE = Path(__file__).parent
+
+
+@asynccontextmanager
+async def browser(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with its own cookie jar, like a fresh browser, on the system's API."""
+    transport = httpx.ASGITransport(app=system.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as client:
+        yield client
+
+
+async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    page = await client.get("/console/sign-in")
+    token = CSRF.search(page.text)
+    assert token, page.text
+    return await client.post("/console/sign-in", data={"key": key, "csrf": token.group(1)})
+
+
+async def started(system: System, due_in: float = 3600) -> tuple[str, dict[str, object]]:
+    """A journey started through the API and recorded by its worker: (invoice id, its body)."""
+    invoice_id = new_id()
+    body = invoice_body(invoice_id, due_in=due_in)
+    assert (await system.post("/v1/invoices", body, role="integration")).status_code == 201
+    for _ in range(300):
+        if system.store.get_invoice(invoice_id) is not None:
+            return invoice_id, body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the worker never recorded {invoice_id}")
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_both_languages_say_everything() -> None:
+    assert set(TEXTS["en"]) == set(TEXTS["nl"])
+    assert set(EVENTS["en"]) == set(EVENTS["nl"])
+
+
+async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:
+    async with browser(system) as client:
+        assert (await client.get("/console")).headers["location"].startswith("/console/sign-in")
+        answer = await sign_in(client, KEYS["agent"])
+        assert answer.status_code == 303 and answer.headers["location"] == "/console"
+        cookie = answer.headers["set-cookie"]
+        assert "dunwell_console=" in cookie and "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie and "Path=/console" in cookie
+        work = await client.get("/console")
+        assert work.status_code == 200
+        assert "Signed in as agent-key-2 (agent)" in work.text
+        assert work.headers["cache-control"] == "no-store"
+        assert "script-src 'self'" in work.headers["content-security-policy"]
+        out = await client.post("/console/sign-out", data={"csrf": csrf_of(work)})
+        assert out.headers["location"] == "/console/sign-in?signed_out=1"
+        again = await client.get("/console")
+        assert again.status_code == 303, "the session ended with the sign-out"
+
+
+async def test_an_integration_key_cannot_sign_in(system: System) -> None:
+    async with browser(system) as client:
+        answer = await sign_in(client, KEYS["integration"])
+        assert answer.status_code == 403
+        assert "integration key is for billing systems" in answer.text
+        assert "dunwell_console=" not in answer.headers.get("set-cookie", "")
+        assert (await client.get("/console")).status_code == 303
+
+
+async def test_a_wrong_key_or_a_sign_in_without_its_token_is_refused(system: System) -> None:
+    async with browser(system) as client:
+        assert (await sign_in(client, "not-a-key-0123456789abcdef")).status_code == 401
+        forged = await client.post("/console/sign-in", data={"key": KEYS["agent"]})
+        assert forged.status_code == 403 and "dunwell_console=" not in str(forged.headers)
+
+
+async def test_a_form_without_its_token_changes_nothing(system: System) -> None:
+    invoice_id, body = await started(system)
+    customer = body["customer"]["id"]  # type: ignore[index]
+    async with browser(system) as client:
+        await sign_in(client, KEYS["agent"])
+        card = await client.get(f"/console/customers/{customer}")
+        assert card.status_code == 200
+        for token in ({}, {"csrf": "forged"}):
+            refused = await client.post(
+                f"/console/customers/{customer}/notes", data={"body": "sneaky", **token}
+            )
+            assert refused.status_code == 403
+            assert "This form had expired" in refused.text
+            refused = await client.post(
+                f"/console/invoices/{invoice_id}/act/dispute", data={"reason": "x", **token}
+            )
+            assert refused.status_code == 403
+        assert system.store.notes(customer) == []
+        assert (await system.invoice(invoice_id))["stage"] == "scheduled"
+        # With its token, the same note is kept, signed with the key's name.
+        kept = await client.post(
+            f"/console/customers/{customer}/notes", data={"body": "fine", "csrf": csrf_of(card)}
+        )
+        assert kept.status_code == 303
+        assert [(n.author, n.body) for n in system.store.notes(customer)] == [
+            ("agent-key-2", "fine")
+        ]
+
+
+async def test_every_page_answers_for_an_agent_and_import_needs_an_admin(system: System) -> None:
+    invoice_id, body = await started(system)
+    async with browser(system) as client:
+        await sign_in(client, KEYS["agent"])
+        for path, expected in (
+            ("/console", "Work list"),
+            ("/console/invoices?state=all", invoice_id),
+            (f"/console/invoices/{invoice_id}", "The journey started"),
+            (f"/console/customers/{body['customer']['id']}", "Payment behaviour"),  # type: ignore[index]
+            ("/console/policies", "standard"),
+            ("/console/policies/standard", "Ladder"),
+            ("/console/invoices?lang=nl", "Facturen"),
+        ):
+            page = await client.get(path)
+            assert page.status_code == 200, (path, page.text)
+            assert expected in page.text, path
+        assert (await client.get("/console/invoices/NO-SUCH")).status_code == 404
+        assert (await client.get("/console/import")).status_code == 403
+        assert (await client.get("/console/policies/standard/edit")).status_code == 403
+
+
+def write_csv(path: Path, ids: list[str], bad_line_id: str) -> None:
+    """Good rows for `ids`, and one bad row (an amount that is not money) between them."""
+    due = "2031-01-15"
+    lines = [
+        "invoice_id,amount,currency,issued_on,due_on,payment_url,policy,customer_id,"
+        "customer_name,email,phone,locale,timezone,country,kind,preferred_channel"
+    ]
+    for number, invoice_id in enumerate(ids):
+        if number == 1:
+            lines.append(
+                f"{bad_line_id},twelve,EUR,2030-12-15,{due},https://pay.example.com/x,fast,"
+                f"C-{bad_line_id},Bad Row BV,bad@example.com,,en,UTC,NL,business,"
+            )
+        lines.append(
+            f"{invoice_id},125.50,EUR,2030-12-15,{due},https://pay.example.com/{invoice_id},"
+            f"fast,C-{invoice_id},Import BV,ap@import.example,+31612345678,nl,"
+            "Europe/Amsterdam,NL,business,email"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_the_example_file_reads_without_a_bad_row() -> None:
+    example = HERE.parents[1] / "api" / "console" / "static" / "example-invoices.csv"
+    rows = read_rows(example.read_bytes())
+    assert len(rows) == 3 and all(r.error is None for r in rows), rows
+
+
+def test_a_bad_row_is_named_by_its_line() -> None:
+    rows = read_rows(
+        "invoice_id,amount,currency,issued_on,due_on,payment_url,customer_id,customer_name,email\n"
+        "A-1,10.00,EUR,2030-01-01,2030-02-01,https://p.example/a,C-1,A,a@example.com\n"
+        "A-2,10.001,EUR,2030-01-01,2030-02-01,https://p.example/a,C-1,A,a@example.com\n"
+        "A-3,10.00,EUR,2030-01-01,2030-02-01,https://p.example/a,C-1,A,\n"
+    )
+    assert [r.line for r in rows] == [2, 3, 4]
+    assert rows[0].error is None
+    assert rows[1].error is not None
+    assert "more decimals than EUR allows" in rows[1].error, rows[1].error
+    assert rows[2].error is not None and "email or a phone" in rows[2].error, rows[2].error
+
+
+async def test_dunwell_import_starts_good_rows_once_and_names_the_bad_one(
+    system: System, served: str, tmp_path: Path
+) -> None:
+    ids = [new_id() for _ in range(3)]
+    csv = tmp_path / "invoices.csv"
+    write_csv(csv, ids, "BAD-ROW")
+    env = {
+        "DUNWELL_API_URL": served,
+        "DUNWELL_API_KEY": KEYS["integration"],
+        "DUNWELL_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", "import", str(csv)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=HERE.parents[1],
+        )
+
+    first = await asyncio.to_thread(run)
+    assert first.returncode == 1, first.stderr
+    assert "line 3: amount" in first.stdout, first.stdout
+    assert "3 started, 0 already started, 1 bad, of 4 rows" in first.stdout
+    assert "4/4 rows" in first.stderr, "the progress bar reached the end"
+    for invoice_id in ids:
+        assert (await system.invoice(invoice_id))["policy"] == "fast"
+
+    second = await asyncio.to_thread(run)
+    assert second.returncode == 1
+    assert "0 started, 3 already started, 1 bad, of 4 rows" in second.stdout
+
+    csv.write_text("\n".join(csv.read_text().splitlines()[:2]) + "\n")  # the good first row only
+    good = await asyncio.to_thread(run)
+    assert good.returncode == 0, good.stdout
