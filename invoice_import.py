@@ -8,6 +8,7 @@ import asyncio
 import bisect
 import csv
 import io
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import httpx
 from pydantic import ValidationError
 
 from api.schemas import InvoiceIn
+
+log = logging.getLogger(__name__)
 
 COLUMNS = (
     "invoice_id",
@@ -154,8 +157,10 @@ def reasons(exc: ValidationError) -> str:
         name = loc[0] if loc else ""
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
-            message = "is empty"
-        parts.append(f"{name} {message}".strip() if name else message)
+            parts.append(f"{name} is empty" if name else message)
+        else:
+            message = message[:1].lower() + message[1:]
+            parts.append(f"{name}: {message}" if name else message)
     return "; ".join(parts)
 
 
@@ -178,7 +183,11 @@ async def start_rows(
         while not queue.empty():
             row = queue.get_nowait()
             assert row.invoice is not None
-            result, reason = await start(row.invoice)
+            try:
+                result, reason = await start(row.invoice)
+            except Exception as exc:  # one row's surprise must not stop the others
+                log.exception("import: line %s could not be started", row.line)
+                result, reason = "bad", f"it could not be started ({exc.__class__.__name__}: {exc})"
             progress.add(row.line, result, reason)
 
     await asyncio.gather(*(work() for _ in range(max(1, concurrency))))

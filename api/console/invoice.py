@@ -34,6 +34,7 @@ from api.schemas import (
     OptOutIn,
     PromiseIn,
     ResolutionIn,
+    money,
 )
 from db.store import Store
 from workflows.journey import workflow_id
@@ -141,7 +142,7 @@ async def _page(
         failed=failed,
         plan_rows=plan_rows,
         first_due=first_due.isoformat(),
-        outstanding=str(row.outstanding.normalize() if row.outstanding else 0),
+        outstanding=str(money(row.outstanding, row.currency)),
         precision=get_currency_precision(row.currency),
         channels=[c.value for c in Channel],
         temporal_ui=journeys.ui_link(settings, invoice_id),

@@ -36,7 +36,7 @@ class Format:
             return "–"
         if isinstance(value, datetime):
             value = value.date()
-        return format_date(value, format="medium", locale=self.lang)
+        return format_date(value, format="d MMM y", locale=self.lang)
 
     def moment(self, value: datetime | None) -> str:
         if value is None:

@@ -100,7 +100,8 @@ class PortalHeaders:
         self._app = app
         targets = " ".join(("'self'", *form_targets))
         csp = (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+            "img-src 'self' data:; "
             f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
         )
         self._headers = [
