@@ -14,7 +14,10 @@ API under uvicorn on loopback, on the SQLite read model (or `DUNWELL_DATABASE_UR
    time-skipping test server; and, for information, of one with a dispute in the middle;
 5. the due-date surge (bench/surge.py): 2,000 journeys falling due at once, reminders delivered
    per second through the whole pipeline to the fake SendGrid, against a bare Temporal timer ->
-   activity pipeline on the same server (bench/bare.py; target >= 0.7 of it).
+   activity pipeline on the same server (bench/bare.py; target >= 0.7 of it);
+6. the console's work list and invoice list pages (bench/console.py): 100,000 invoices written
+   straight into a throwaway PostgreSQL database (`DUNWELL_BENCH_POSTGRES_URL`, default the local
+   server), each page asked for over HTTP, page 1 and a deep page (information; no target).
 
 Each figure with a target ends in `met` or `MISSED`; the exit status is non-zero only on errors.
 Everything listens on and talks to 127.0.0.1 only.
@@ -33,9 +36,12 @@ from bench.run import Options, run
 
 DEFAULTS = {
     "journeys": 300, "concurrency": 32, "disputes": 100, "rounds": 5, "surge": 2000,
-    "burst": 10000,
+    "burst": 10000, "console_invoices": 100000,
 }  # fmt: skip
-QUICK = {"journeys": 20, "concurrency": 8, "disputes": 5, "rounds": 1, "surge": 40, "burst": 40}
+QUICK = {
+    "journeys": 20, "concurrency": 8, "disputes": 5, "rounds": 1, "surge": 40, "burst": 40,
+    "console_invoices": 1000,
+}  # fmt: skip
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -53,7 +59,14 @@ def parse(argv: list[str] | None = None) -> Options:
         help="journeys posted at once, each read back; then the worker's memory (default 10000)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small numbers for a smoke run (20, 8, 5, 1, 40, 40)"
+        "--console-invoices",
+        type=int,
+        help="invoices seeded into PostgreSQL for the console's list pages (default 100000)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small numbers for a smoke run (20, 8, 5, 1, 40, 40, 1000)",
     )
     parser.add_argument(
         "--profile-api",
@@ -77,7 +90,7 @@ def parse(argv: list[str] | None = None) -> Options:
     values = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
     for name, value in values.items():
         if value < 1:
-            parser.error(f"--{name} must be at least 1")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return Options(
         **values,
         profile_api=args.profile_api,

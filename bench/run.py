@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from bench.console import measure_console_lists
 from bench.history import STEPS, measure_histories
 from bench.measure import (
     DISPUTE_WARM_UP,
@@ -38,6 +39,7 @@ class Options:
     rounds: int
     surge: int = 2000
     burst: int = 10000
+    console_invoices: int = 100000
     profile_api: Path | None = None
     worker_mode: str = "process"
     portal: bool = True
@@ -173,9 +175,29 @@ async def run(options: Options) -> None:
         f"plain SDK loop: {surge.plain_per_s:.1f} messages/s (same fake, {ACTIVITY_THREADS} "
         f"threads; context: pipeline/plain {surge.ratio:.2f})"
     )
+    await _console_lists(options.console_invoices)
     if options.profile_api is not None:
         _print_profile(options.profile_api)
     print(f"bench finished in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+async def _console_lists(invoices: int) -> None:
+    note(f"measuring the console's lists on {invoices:,} invoices seeded into PostgreSQL")
+    try:
+        lists = await measure_console_lists(invoices)
+    except Exception as exc:  # PostgreSQL absent: say so, measure the rest
+        figure(f"console lists: not measured ({exc.__class__.__name__}: {exc})")
+        return
+    how = (
+        f"{lists.invoices} invoices, {lists.open_tasks} open tasks on PostgreSQL, seeded in "
+        f"{lists.seed_s:.0f} s; GET over ASGI signed in as an agent, median/p90 of 20 ms"
+    )
+    for prefix in ("work list", "invoice list"):
+        pages = [p for p in lists.pages if p.name.startswith(prefix)]
+        parts = "; ".join(
+            f"{p.name.removeprefix(prefix + ', ')} {p.median_ms:.1f}/{p.p90_ms:.1f}" for p in pages
+        )
+        figure(f"console {prefix} page ({how}): {parts}")
 
 
 def _cpu_line(worker_mode: str, starts: StartRounds, kind: str) -> str:

@@ -137,6 +137,12 @@ class InvoiceRow(Base):
         sa.Index("ix_invoices_outcome_created_at", "outcome", "created_at"),
         sa.Index("ix_invoices_due_on", "due_on"),
         sa.Index("ix_invoices_outstanding", "outstanding"),
+        # Search by an invoice number's beginning, whatever the database's collation.
+        sa.Index(
+            "ix_invoices_invoice_id_prefix",
+            "invoice_id",
+            postgresql_ops={"invoice_id": "varchar_pattern_ops"},
+        ),
     )
 
     invoice_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)

@@ -38,5 +38,8 @@ def test_quick_bench_prints_every_figure() -> None:
         rf"burst: 40 journeys posted in {NUMBER} s; all readable {NUMBER} s",
         rf"worker memory: {NUMBER} MB",
         rf"worker CPU per journey start: {NUMBER} ms",
+        rf"console work list page \(1000 invoices, \d+ open tasks on PostgreSQL[^\n]*"
+        rf"oldest first, page 1 {NUMBER}/{NUMBER}",
+        rf"console invoice list page \(1000 invoices[^\n]*by number {NUMBER}/{NUMBER}",
     ):
         assert re.search(pattern, out), f"no line matching {pattern!r} in:\n{out}"

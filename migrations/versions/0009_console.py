@@ -74,9 +74,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column("assigned_at", MOMENT, nullable=True))
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
+    # Search by an invoice number's beginning (LIKE 'INV-12%'): PostgreSQL uses the primary key's
+    # index for that only under the C collation, so this one compares bytes whatever the collation.
+    op.create_index(
+        "ix_invoices_invoice_id_prefix",
+        "invoices",
+        ["invoice_id"],
+        postgresql_ops={"invoice_id": "varchar_pattern_ops"},
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_invoices_invoice_id_prefix", "invoices")
     for name, table, _ in INDEXES:
         op.drop_index(name, table)
     with op.batch_alter_table("tasks") as batch:
