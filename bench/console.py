@@ -40,8 +40,8 @@ AGENT = "agent-key-1"  # the name DUNWELL_API_KEYS gives its first key
 OPEN_STAGES = ("scheduled", "reminding", "disputed", "promised", "arrangement", "paused", "agent")
 OUTCOMES = ("paid", "paid", "paid", "cancelled", "written_off", "handed_over")
 TASK_KINDS = (
-    "review_dispute", "agent_call", "key_customer_call", "plan_request", "reply",
-    "no_working_contact", "overpayment", "provider_problem",
+    "review_dispute", "call_debtor", "personal_call", "agree_plan", "reply",
+    "no_working_contact", "overpayment", "plan_ended",
 )  # fmt: skip
 BATCH = 5000
 
@@ -167,7 +167,7 @@ async def _time_pages(url: str, invoices: int, tasks: int, repeats: int) -> list
         pages = [
             ("work list, oldest first, page 1", "/console?order=oldest"),
             ("work list, largest first, page 1", "/console?order=largest"),
-            ("work list, one kind, page 1", "/console?kind=agent_call"),
+            ("work list, one kind, page 1", "/console?kind=call_debtor"),
             ("work list, mine", "/console?mine=1"),
             (f"work list, page {deep_tasks}", f"/console?order=oldest&page={deep_tasks}"),
             ("invoice list, open, page 1", "/console/invoices?state=open"),
