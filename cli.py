@@ -106,6 +106,8 @@ def _import(args: argparse.Namespace) -> int:
             "dunwell import: set DUNWELL_API_KEY to an integration or admin key "
             f"(or run `dunwell dev`, whose key is kept in {dev_key})"
         )
+    # One line per request would bury the progress bar.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return asyncio.run(import_file(args.file, url, key, args.concurrency))
 
 
