@@ -15,8 +15,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +25,7 @@ import sqlalchemy as sa
 from temporalio.client import Client
 
 from db.models import InvoiceRow, TaskRow
-from db.session import make_engine, make_sessionmaker, migrate, normalize_url
+from db.session import make_engine, make_sessionmaker, migrate, scratch_database
 from db.store import Store
 from settings import Settings
 from workflows.models import Customer, Invoice
@@ -61,21 +59,6 @@ class ListTimes:
     open_tasks: int
     seed_s: float
     pages: list[PageTime]
-
-
-@contextmanager
-def _database() -> Iterator[str]:
-    admin_url = normalize_url(POSTGRES_URL)
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"dunwell_bench_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _seed(url: str, invoices: int) -> int:
@@ -208,7 +191,7 @@ async def _time_pages(url: str, invoices: int, tasks: int, repeats: int) -> list
 
 async def measure_console_lists(invoices: int, repeats: int = 20) -> ListTimes:
     """Seed, migrate, time each list page; the database is dropped afterwards."""
-    with _database() as url:
+    with scratch_database(POSTGRES_URL, "dunwell_bench") as url:
         migrate(url)
         began = time.perf_counter()
         open_tasks = _seed(url, invoices)

@@ -7,7 +7,9 @@ is synchronous: activities run in a thread pool and the API calls the store in i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +164,24 @@ def _retryable_driver_error(error: BaseException | None) -> bool:
             return isinstance(error, psycopg.OperationalError)
         return sqlstate in _RETRYABLE_SQLSTATES or sqlstate.startswith(_RETRYABLE_SQLSTATE_CLASSES)
     return False
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database `<prefix>_<random>` on the server of `server_url`: its URL,
+    dropped (with any connection left) afterwards. Raises OperationalError if the server is away."""
+    admin_url = normalize_url(server_url)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except BaseException:
+        admin.dispose()
+        raise
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

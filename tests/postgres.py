@@ -8,14 +8,13 @@ PostgreSQL is always there and a skip would silently hide half the store tests: 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 import sqlalchemy as sa
 
-from db.session import normalize_url
+from db.session import normalize_url, scratch_database
 
 POSTGRES_URL = os.environ.get(
     "DUNWELL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -25,21 +24,12 @@ POSTGRES_URL = os.environ.get(
 @contextmanager
 def postgres_database(prefix: str = "dunwell_test") -> Iterator[str]:
     """Create `<prefix>_<random>`, yield its URL, drop it (with any connection left) afterwards."""
-    admin_url = normalize_url(POSTGRES_URL)
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        where = admin_url.render_as_string()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {where} is not reachable, and CI must test it: {error}")
-        pytest.skip(f"PostgreSQL at {where} is not reachable: {error}")
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(POSTGRES_URL, prefix))
+        except sa.exc.OperationalError as error:
+            where = normalize_url(POSTGRES_URL).render_as_string()
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL at {where} is not reachable, and CI must test it: {error}")
+            pytest.skip(f"PostgreSQL at {where} is not reachable: {error}")
+        yield url

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -273,16 +274,25 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def tab(chromium: Browser, served: str) -> AsyncIterator[Page]:
-    """A fresh phone-sized browser tab (no cookies) on the served API."""
+@asynccontextmanager
+async def browser_tab(
+    chromium: Browser, served: str, width: int, height: int, locale: str
+) -> AsyncIterator[Page]:
+    """A fresh browser tab (no cookies) of that size and language on the served API."""
     context = await chromium.new_context(
-        base_url=served, viewport={"width": 390, "height": 844}, locale="nl-NL"
+        base_url=served, viewport={"width": width, "height": height}, locale=locale
     )
     try:
         yield await context.new_page()
     finally:
         await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tab(chromium: Browser, served: str) -> AsyncIterator[Page]:
+    """A phone-sized tab, in Dutch."""
+    async with browser_tab(chromium, served, 390, 844, "nl-NL") as page:
+        yield page
 
 
 async def screenshot(page: Page, name: str) -> None:

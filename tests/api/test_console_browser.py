@@ -19,6 +19,7 @@ from tests.api.conftest import (
     KEYS,
     System,
     accessibility_problems,
+    browser_tab,
     new_id,
     screenshot,
 )
@@ -39,14 +40,9 @@ REVIEW_POLICY = {
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def desk(chromium: Browser, served: str) -> AsyncIterator[Page]:
-    """A fresh laptop-sized tab (no cookies) on the served API, in English."""
-    context = await chromium.new_context(
-        base_url=served, viewport={"width": 1280, "height": 900}, locale="en-GB"
-    )
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
+    """A laptop-sized tab, in English."""
+    async with browser_tab(chromium, served, 1280, 900, "en-GB") as page:
+        yield page
 
 
 async def sign_in(page: Page, role: str) -> None:
