@@ -116,6 +116,8 @@ def create_app(
         per_path={
             "/v1/webhooks/sendgrid": webhook_limit,
             "/v1/webhooks/sendgrid/inbound/": webhook_limit,  # replies with attachments
+            # A CSV of many thousand invoices; the page itself says when a file is too large.
+            "/console/import": (console_imports.BODY_LIMIT, "the console's import limit"),
         },
     )
     # Only the Temporal UI's pages may call us from a browser (for the codec server).

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -36,6 +37,8 @@ from invoice_import import (
 router = APIRouter(prefix="/console/import", include_in_schema=False)
 EXAMPLE = HERE / "static" / "example-invoices.csv"
 MAX_UPLOAD = 32 * 1024 * 1024
+BODY_LIMIT = MAX_UPLOAD + 1024 * 1024
+"""The request's own limit: the file and the form around it (the page refuses a larger file)."""
 KEPT_JOBS = 50
 
 
@@ -113,7 +116,7 @@ async def upload(
             raise FileProblem("choose a CSV file first")
         if len(data) > MAX_UPLOAD:
             raise FileProblem(f"the file is larger than {MAX_UPLOAD // 1024 // 1024} MB; split it")
-        rows = read_rows(data)
+        rows = await run_in_threadpool(read_rows, data)
         if not rows:
             raise FileProblem("the file holds no rows")
     except FileProblem as exc:

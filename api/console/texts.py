@@ -180,6 +180,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "import_running": "Importing…",
         "import_finished": "Import finished.",
         "import_line": "Line {line}: {reason}",
+        "import_more": "…and {count} more bad lines; correct these and import the file again.",
         "import_empty": "That file holds no rows.",
         "import_unknown": "There is no such import (the API was restarted?). Upload the file "
         "again: rows already started are not started twice.",
@@ -401,6 +402,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "import_running": "Bezig met importeren…",
         "import_finished": "Import klaar.",
         "import_line": "Regel {line}: {reason}",
+        "import_more": "…en nog {count} foute regels; verbeter deze en importeer het bestand "
+        "opnieuw.",
         "import_empty": "Dat bestand bevat geen regels.",
         "import_unknown": "Die import bestaat niet (is de API herstart?). Upload het bestand "
         "opnieuw: regels die al gestart zijn starten niet twee keer.",

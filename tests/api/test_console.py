@@ -147,6 +147,38 @@ async def test_every_page_answers_for_an_agent_and_import_needs_an_admin(system:
         assert (await client.get("/console/policies/standard/edit")).status_code == 403
 
 
+async def test_the_import_page_takes_a_file_larger_than_an_api_request(system: System) -> None:
+    """Thousands of rows are more than DUNWELL_API_MAX_BODY_BYTES; the page still reads them all
+    (every row here is bad, so nothing starts) and names each bad line."""
+    header = "invoice_id,amount,currency,issued_on,due_on,payment_url,customer_id,customer_name"
+    rows = [
+        f"BIG-{n:05d},lots,EUR,2030-12-15,2031-01-15,https://pay.example.com/{'x' * 60},C-{n},"
+        f"Customer {n}"
+        for n in range(3000)
+    ]
+    data = "\n".join([header, *rows]).encode()
+    assert len(data) > system.settings.api_max_body_bytes
+    async with browser(system) as client:
+        await sign_in(client, KEYS["admin"])
+        form = await client.get("/console/import")
+        sent = await client.post(
+            "/console/import",
+            data={"csrf": csrf_of(form)},
+            files={"file": ("big.csv", data, "text/csv")},
+        )
+        assert sent.status_code == 303, sent.text[:500]
+        for _ in range(100):
+            page = await client.get(sent.headers["location"])
+            if "Import finished." in page.text:
+                break
+            await asyncio.sleep(0.1)
+        assert "3000 of 3000 rows" in page.text
+        assert "Line 2: amount: input should be a valid decimal" in page.text
+        # The first 500 bad lines are listed, and the page says how many more there are.
+        assert "Line 501: amount" in page.text and "Line 502:" not in page.text
+        assert "and 2500 more bad lines" in page.text
+
+
 def write_csv(path: Path, ids: list[str], bad_line_id: str) -> None:
     """Good rows for `ids`, and one bad row (an amount that is not money) between them."""
     due = "2031-01-15"
