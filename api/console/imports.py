@@ -141,6 +141,9 @@ async def upload(
 @router.get("/{job_id}", response_class=HTMLResponse)
 async def job_page(job_id: str, request: Request, user: ConsoleUser) -> Response:
     """One import's progress; the page refreshes itself until it has finished."""
+    refused = _admin_only(request, user)
+    if refused:
+        return refused
     job = _jobs(request).get(job_id)
     if job is None:
         return render(request, "notice.html", user, status_code=404, message="import_unknown")

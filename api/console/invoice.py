@@ -226,14 +226,20 @@ async def act(
     """Do one agent action through the API's own handler; refused: the page with the reasons."""
     form = await checked_form(request, user)
     page = f"/console/invoices/{invoice_id}"
-    if action == "revoke":
-        return await _revoke(store, portal, invoice_id, user, page, client)
-    if action == "opt_in":
-        channel = str(form.get("channel", ""))
-        if channel in {c.value for c in Channel}:
-            await api.opt_back_in(invoice_id, Channel(channel), user.actor, store, client)
-            return RedirectResponse(f"{page}?done=opt_in", status_code=303)
-        failed = Failed(action, form, {"channel": "choose a channel"})
+    try:
+        if action == "revoke":
+            return await _revoke(store, portal, invoice_id, user, page, client)
+        if action == "opt_in":
+            channel = str(form.get("channel", ""))
+            if channel in {c.value for c in Channel}:
+                await api.opt_back_in(invoice_id, Channel(channel), user.actor, store, client)
+                return RedirectResponse(f"{page}?done=opt_in", status_code=303)
+            failed = Failed(action, form, {"channel": "choose a channel"})
+            return await _page(request, user, store, client, settings, portal, invoice_id, failed)
+        if action == "plan" and "split" in form:  # the builder without script: split here
+            return await _split(request, user, store, client, settings, portal, invoice_id, form)
+    except Problem as problem:  # an unknown or closed invoice: the page says so
+        failed = Failed(action, form, {}, problem.detail)
         return await _page(request, user, store, client, settings, portal, invoice_id, failed)
     spec = ACTIONS.get(action)
     if spec is None:
@@ -242,8 +248,6 @@ async def act(
     plan_rows = None
     if action == "plan":
         plan_rows = [(i["due_on"] or "", i["amount"] or "") for i in body["instalments"]]
-        if "split" in form:  # the builder without script: split on the server
-            return await _split(request, user, store, client, settings, portal, invoice_id, form)
     try:
         model = spec.model.model_validate(body)
         if action == "plan":
@@ -278,16 +282,16 @@ async def _split(
 ) -> Response:
     row = await _known(store, client, invoice_id)
     try:
-        count = int(form.get("count", 3))
+        count = min(max(int(form.get("count", 3)), 1), 120)
         first = date.fromisoformat(str(form.get("first_due", "")))
-        every = int(form.get("every", 30))
-    except ValueError:
-        failed = Failed("plan", form, {"first_due": "give a date, a count and a number of days"})
+        every = min(max(int(form.get("every", 30)), 1), 365)
+        rows = [
+            ((first + timedelta(days=every * i)).isoformat(), str(amount))
+            for i, amount in enumerate(split(row.outstanding, count, row.currency))
+        ]
+    except (ValueError, TypeError, OverflowError):  # OverflowError: past the year 9999
+        failed = Failed("plan", form, {}, "give a date, a count and a number of days")
         return await _page(request, user, store, client, settings, portal, invoice_id, failed)
-    rows = [
-        ((first + timedelta(days=every * i)).isoformat(), str(amount))
-        for i, amount in enumerate(split(row.outstanding, count, row.currency))
-    ]
     return await _page(request, user, store, client, settings, portal, invoice_id, None, rows)
 
 

@@ -25,6 +25,7 @@ from api.console.web import (
     token_ok,
 )
 from api.deps import StoreDep, TemporalClient, identify
+from api.portal.security import is_https
 from api.problems import Problem
 from api.routes import tasks as task_routes
 from api.schemas import IDENTIFIER, TaskCompleteIn
@@ -70,7 +71,14 @@ def _sign_in(request: Request, cookie: str, message: str | None, status: int) ->
         message=message,
         next=request.query_params.get("next", ""),
     )
-    response.set_cookie(SIGN_IN_COOKIE, cookie, path="/console", httponly=True, samesite="strict")
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        cookie,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+    )
     return response
 
 
@@ -176,16 +184,18 @@ async def invoice_list(
     user: ConsoleUser,
     store: StoreDep,
     state: str = Query("open", pattern="^(all|open|overdue|closed)$"),
-    stage: Stage | None = None,
+    stage: str = Query("", max_length=32),
     q: str = Query("", max_length=128),
     customer: str = Query("", max_length=200),
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
     """Invoices, newest first, by state, stage, customer and the start of the number."""
+    # An empty or unknown stage is "every stage" (the filter's first option sends stage=).
+    stage = stage if stage in {s.value for s in Stage} else ""
     rows, total = await run_in_threadpool(
         store.page_invoices,
         state,  # type: ignore[arg-type]
-        stage.value if stage else None,
+        stage or None,
         customer or None,
         q.strip() or None,
         datetime.now(UTC).date(),
@@ -198,7 +208,7 @@ async def invoice_list(
         user,
         rows=rows,
         state=state,
-        stage=stage.value if stage else "",
+        stage=stage,
         stages=[s.value for s in Stage],
         q=q,
         customer=customer,

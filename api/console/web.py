@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -191,7 +192,7 @@ def render(
     lang = language(request)
     words = Words(lang)
     query = {k: v for k, v in request.query_params.items() if k != "lang"}
-    base = request.url.path + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    base = request.url.path + "?" + urlencode(query)
     response = templates.TemplateResponse(
         request,
         template,

@@ -132,7 +132,9 @@ class ConsoleStore(PortalStore):
             .where(*where)
         )
         if order == "largest":
-            query = query.order_by(InvoiceRow.outstanding.desc().nulls_last(), TaskRow.created_at)
+            query = query.order_by(
+                InvoiceRow.outstanding.desc().nulls_last(), TaskRow.created_at, TaskRow.id
+            )
         else:
             query = query.order_by(TaskRow.created_at, TaskRow.id)
         count = sa.select(sa.func.count()).select_from(TaskRow).where(*where)

@@ -179,6 +179,39 @@ async def test_the_import_page_takes_a_file_larger_than_an_api_request(system: S
         assert "and 2500 more bad lines" in page.text
 
 
+async def test_odd_input_gets_the_console_page_not_an_error(system: System) -> None:
+    """What a filter, a pager or a hand-edited form can send is answered with a page."""
+    invoice_id, _ = await started(system)
+    async with browser(system) as client:
+        await sign_in(client, KEYS["agent"])
+        # The stage filter's "All" and the pager's links send stage= (empty).
+        listed = await client.get("/console/invoices?state=all&stage=&q=&customer=&page=1")
+        assert listed.status_code == 200 and invoice_id in listed.text, listed.text[:300]
+        unknown = await client.get("/console/invoices?state=all&stage=nonsense")
+        assert unknown.status_code == 200
+        page = await client.get(f"/console/invoices/{invoice_id}")
+        token = csrf_of(page)
+        # The plan builder's split, asked for dates past the year 9999 or with two counts.
+        for odd in (
+            {"count": "120", "every": "99999999", "first_due": "9990-01-01"},
+            {"count": ["2", "3"], "every": "30", "first_due": "2031-01-01"},
+        ):
+            split = await client.post(
+                f"/console/invoices/{invoice_id}/act/plan",
+                data={"csrf": token, "split": "1", **odd},
+            )
+            assert split.status_code == 422, split.text[:300]
+            assert split.headers["content-type"].startswith("text/html")
+            assert "give a date, a count and a number of days" in split.text
+        # Revoking the link of an invoice that does not exist: the console's notice page.
+        gone = await client.post("/console/invoices/NO-SUCH-1/act/revoke", data={"csrf": token})
+        assert gone.status_code == 404
+        assert gone.headers["content-type"].startswith("text/html")
+        # An import's progress is an admin's page, as its upload is.
+        job = await client.get("/console/import/some-job")
+        assert job.status_code == 403 and "needs an admin key" in job.text
+
+
 def write_csv(path: Path, ids: list[str], bad_line_id: str) -> None:
     """Good rows for `ids`, and one bad row (an amount that is not money) between them."""
     due = "2031-01-15"
