@@ -117,7 +117,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.detail, headers=headers, **exc.extra)
 
 
-async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+async def on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
@@ -179,5 +179,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RuntimeError, _on_runtime)
     app.add_exception_handler(Exception, _on_anything)
     app.add_exception_handler(Problem, _on_problem)
-    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)

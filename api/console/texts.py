@@ -216,6 +216,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "error": "Not done: {detail}",
         "errors": "Please correct the marked fields.",
         "not_found": "Not found",
+        "bad_address": "This address is not one the console knows how to read ({detail}). "
+        "Go back and use the page's own links and filters.",
         "stage_scheduled": "scheduled",
         "stage_reminding": "reminding",
         "stage_disputed": "disputed",
@@ -439,6 +441,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "error": "Niet gedaan: {detail}",
         "errors": "Verbeter de gemarkeerde velden.",
         "not_found": "Niet gevonden",
+        "bad_address": "Dit adres kan de console niet lezen ({detail}). Ga terug en gebruik de "
+        "links en filters op de pagina.",
         "stage_scheduled": "gepland",
         "stage_reminding": "herinneren",
         "stage_disputed": "betwist",

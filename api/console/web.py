@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Actor, ApiKey
 from api.console.texts import EVENTS, LANGUAGES, TEXTS
 from api.portal.security import is_https
+from api.problems import on_validation
 from db.keys import Role
 from db.store import Store
 
@@ -241,5 +243,20 @@ def install(app: FastAPI) -> None:
         user = await current_user(request)
         return render(request, "notice.html", user, status_code=403, message="form_expired")
 
+    async def unreadable(request: Request, exc: Exception) -> Response:
+        """A hand-edited console address (page=abc): a page saying so; the API keeps its JSON."""
+        if not request.url.path.startswith(PATH):
+            return await on_validation(request, exc)
+        assert isinstance(exc, RequestValidationError)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        user = await current_user(request)
+        return render(
+            request, "notice.html", user, status_code=422, message="bad_address", detail=detail
+        )
+
+    app.add_exception_handler(RequestValidationError, unreadable)
     app.add_exception_handler(SignInFirst, sign_in_first)
     app.add_exception_handler(FormExpired, form_expired)

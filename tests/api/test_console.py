@@ -189,6 +189,14 @@ async def test_odd_input_gets_the_console_page_not_an_error(system: System) -> N
         assert listed.status_code == 200 and invoice_id in listed.text, listed.text[:300]
         unknown = await client.get("/console/invoices?state=all&stage=nonsense")
         assert unknown.status_code == 200
+        # A hand-edited page number: a page that says what it could not read (the API's own
+        # routes keep answering problem+json).
+        edited = await client.get("/console/invoices?page=abc")
+        assert edited.status_code == 422
+        assert "not one the console knows how to read (page:" in edited.text, edited.text[:400]
+        api = await system.api.get("/v1/tasks?limit=abc", headers=system.headers("agent"))
+        assert api.status_code == 422
+        assert api.headers["content-type"] == "application/problem+json"
         page = await client.get(f"/console/invoices/{invoice_id}")
         token = csrf_of(page)
         # The plan builder's split, asked for dates past the year 9999 or with two counts.
