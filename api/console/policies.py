@@ -72,7 +72,7 @@ def _step_row(step: dict[str, Any]) -> dict[str, str]:
 
 
 def _settings_json(policy: Policy) -> str:
-    document = policy.model_dump(mode="json", exclude={"name", "version", "steps"})
+    document = policy.model_dump(mode="json", exclude={"name", "version", "steps", "description"})
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
@@ -94,7 +94,9 @@ def _edit(
     steps: list[dict[str, str]],
     settings: str,
     errors: list[str] | None = None,
+    invalid: set[str] | None = None,
 ) -> Response:
+    """The edit form; `invalid` names the ladder's fields to mark, as `<field>-<row>`."""
     refused = _admin_only(request, user)
     if refused:
         return refused
@@ -108,6 +110,7 @@ def _edit(
         steps=[*steps, dict.fromkeys(STEP_FIELDS, "")],  # one empty row adds a step
         settings=settings,
         errors=errors or [],
+        invalid=invalid or set(),
         tones=[t.value for t in Tone],
         actions=[a.value for a in StepAction],
     )
@@ -170,8 +173,16 @@ async def save(
     try:
         stored = await api.put_policy(name, Policy.model_validate(document), user.actor, policies)
     except ValidationError as exc:
-        errors = [_where(e["loc"], steps) + str(e["msg"]) for e in exc.errors()]
-        return _edit(request, user, name, description, steps, settings, errors)
+        errors = [
+            _where(e["loc"], steps) + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
+        invalid = {
+            f"{e['loc'][2]}-{e['loc'][1]}"
+            for e in exc.errors()
+            if len(e["loc"]) > 2 and e["loc"][0] == "steps" and isinstance(e["loc"][1], int)
+        }
+        return _edit(request, user, name, description, steps, settings, errors, invalid)
     except Problem as problem:
         return _edit(request, user, name, description, steps, settings, [problem.detail])
     return RedirectResponse(

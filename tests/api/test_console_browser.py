@@ -236,6 +236,11 @@ async def test_an_admin_edits_a_policy_into_a_new_version(system: System, desk: 
     await offset.fill("three days")
     await desk.get_by_role("button", name="Save as a new version").click()
     await expect(desk.locator(".problem")).to_contain_text("step 2 (overdue_2) offset")
+    # The wrong field is marked, and only that one.
+    await expect(desk.get_by_label("Step 2: When", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    await expect(desk.locator("[aria-invalid=true]")).to_have_count(1)
     await checked(desk, "policy-edit-refused")
     await desk.get_by_label("Step 2: When", exact=True).fill("PT30M")
     await desk.get_by_role("button", name="Save as a new version").click()
