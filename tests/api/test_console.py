@@ -92,9 +92,14 @@ async def test_an_integration_key_cannot_sign_in(system: System) -> None:
 
 async def test_a_wrong_key_or_a_sign_in_without_its_token_is_refused(system: System) -> None:
     async with browser(system) as client:
-        assert (await sign_in(client, "not-a-key-0123456789abcdef")).status_code == 401
+        wrong = await sign_in(client, "not-a-key-0123456789abcdef")
+        assert wrong.status_code == 401
+        assert "That key is not valid or has been revoked" in wrong.text
+        assert "dunwell_console=" not in wrong.headers.get("set-cookie", "")
         forged = await client.post("/console/sign-in", data={"key": KEYS["agent"]})
         assert forged.status_code == 403 and "dunwell_console=" not in str(forged.headers)
+        assert "This form had expired" in forged.text
+        assert (await client.get("/console")).status_code == 303  # still signed out
 
 
 async def test_a_form_without_its_token_changes_nothing(system: System) -> None:

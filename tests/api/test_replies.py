@@ -65,11 +65,16 @@ async def test_an_email_reply_finds_its_journey_holds_the_reminders_and_asks_an_
 
 
 async def test_the_inbound_route_wants_its_secret_and_basic_auth(system: System) -> None:
-    email = parsed_email("someone@example.com", "x@example.com", "hello", "m2@x")
+    sender = f"{uuid.uuid4().hex[:8]}@stranger.example"
+    email = parsed_email("someone@example.com", sender, "hello", f"{sender}-m2")
     wrong = await system.api.post("/v1/webhooks/sendgrid/inbound/guess", headers=AUTH, **email)
     assert wrong.status_code == 404
     no_auth = await system.api.post(INBOUND, **email)
     assert no_auth.status_code == 401
+    assert no_auth.headers["content-type"].startswith("application/problem+json")
+    assert "DUNWELL_INBOUND_BASIC_AUTH" in no_auth.json()["detail"]
+    tasks = (await system.get("/v1/tasks?status=open")).json()
+    assert [t for t in tasks if sender in str(t)] == []  # nothing was kept
 
 
 async def test_a_reply_that_matches_nothing_is_a_task(system: System) -> None:
