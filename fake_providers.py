@@ -44,7 +44,8 @@ _SENDGRID_DOCS = "https://www.twilio.com/docs/sendgrid/api-reference/mail-send/e
 
 
 class FakeProviders:
-    """SendGrid `POST /v3/mail/send` and Twilio `POST /2010-04-01/Accounts/{sid}/Messages.json`.
+    """SendGrid `POST /v3/mail/send` and `GET /v3/messages` (Email Activity), and Twilio
+    `POST /2010-04-01/Accounts/{sid}/Messages.json` and its list.
 
     Point the SDKs at `base_url` (DUNWELL_SENDGRID_BASE_URL, DUNWELL_TWILIO_BASE_URL) with the
     credentials given to the constructor (by default `SENDGRID_API_KEY`, `TWILIO_ACCOUNT_SID`,
@@ -93,6 +94,10 @@ class FakeProviders:
         self.hold_s = hold_s
         self.delay_s = delay_s
         """Every accepted send is answered this many seconds late (a slow provider)."""
+        self.activity_feed = True
+        """SendGrid's Email Activity API (a paid add-on) answers; False: 403, as without it."""
+        self.activity_lag_s = 0.0
+        """An accepted email shows in Email Activity this many seconds later."""
         self._twilio_messages: list[dict[str, Any]] = []
         self._signing_key = ec.generate_private_key(ec.SECP256R1())
         self.twilio_account_sid = twilio_account_sid
@@ -166,6 +171,8 @@ class FakeProviders:
             for queue in self._failures.values():
                 queue.clear()
         self.delay_s = 0
+        self.activity_feed = True
+        self.activity_lag_s = 0.0
 
     def fail_next(self, provider: str, status: int, count: int = 1) -> None:
         """The next `count` requests to `provider` ("sendgrid" or "twilio") answer `status`."""
@@ -260,6 +267,47 @@ class FakeProviders:
             self._later(self._sendgrid_events, message_id, recipients, custom_args, outcome)
         self._slowly()
         return _Answer(202, b"", {"X-Message-Id": message_id})
+
+    def _sendgrid_activity(self, query: str, headers: Any) -> _Answer:
+        """`GET /v3/messages?query=(unique_args['k']="v")&limit=N`: Email Activity's filter,
+        for the one query form dunwell asks, over the emails older than `activity_lag_s`."""
+        if headers.get("Authorization") != f"Bearer {self.sendgrid_api_key}":
+            return _sendgrid_errors(
+                401, "The provided authorization grant is invalid, expired, or revoked", None
+            )
+        if not self.activity_feed:
+            return _sendgrid_errors(403, "access forbidden", None)
+        forced = self._take_failure("sendgrid")
+        if forced is not None:
+            return _sendgrid_forced(forced)
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        wanted = _UNIQUE_ARG.fullmatch(params.get("query", "").strip())
+        if wanted is None:
+            return _sendgrid_errors(400, "invalid query", "query")
+        name, value = wanted.group("name"), wanted.group("value")
+        shown_before = time.time() - self.activity_lag_s
+        with self._lock:
+            found = [
+                item
+                for item in self._received
+                if item["provider"] == "sendgrid"
+                and item["custom_args"].get(name) == value
+                and item["received_at"] <= shown_before
+            ][: int(params.get("limit", "10"))]
+        messages = [
+            {
+                "msg_id": f"{item['id']}.filter0001.1.0",
+                "from_email": item["from"],
+                "subject": item["subject"],
+                "to_email": item["to"],
+                "status": "delivered",
+                "opens_count": 0,
+                "clicks_count": 0,
+                "last_event_time": datetime.fromtimestamp(item["received_at"], UTC).isoformat(),
+            }
+            for item in found
+        ]
+        return _Answer(200, json.dumps({"messages": messages}).encode(), _JSON)
 
     def _sendgrid_events(
         self, message_id: str, recipients: list[str], custom_args: dict[str, Any], outcome: str
@@ -424,6 +472,9 @@ class FakeProviders:
         """`GET .../Messages.json?To=...`: the account's messages, newest first (one page)."""
         if _basic_auth(headers) != (self.twilio_account_sid, self.twilio_auth_token):
             return _twilio_error(401, 20003, "Authenticate")
+        forced = self._take_failure("twilio")
+        if forced is not None:
+            return _twilio_forced(forced)
         params = {k: v[0] for k, v in parse_qs(query).items()}
         size = int(params.get("PageSize", "50"))
         with self._lock:
@@ -524,6 +575,7 @@ def _sendgrid_invalid(payload: dict[str, Any]) -> tuple[str, str] | None:
 
 
 _JSON = {"Content-Type": "application/json"}
+_UNIQUE_ARG = re.compile(r"\(?unique_args\['(?P<name>[^']+)'\]\s*=\s*\"(?P<value>[^\"]*)\"\)?")
 
 _TWILIO_MAGIC = {
     "+15005550001": (400, 21211, "The 'To' number {to} is not a valid phone number."),
@@ -615,6 +667,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if _TWILIO_MESSAGES.match(path):
             self._answer(self.server.fake._twilio_list(path, query, self.headers))
+            return
+        if path == "/v3/messages":
+            self._answer(self.server.fake._sendgrid_activity(query, self.headers))
             return
         if path != "/_fake/messages":
             self._answer(_Answer(404, b'{"message": "not found"}', _JSON))

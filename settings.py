@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         description="Most SendGrid sends per second, all workers together: Temporal enforces "
         "it on the SendGrid task queue (0: no limit).",
     )
+    sendgrid_activity_lag_s: float = Field(
+        300,
+        ge=0,
+        description="Seconds SendGrid's Email Activity may run behind Mail Send. A worker that "
+        "takes over an email whose sender died asks Email Activity whether it went out, and "
+        "believes 'not there' only once the earlier attempt is this old.",
+    )
     twilio_rate_per_s: float = Field(
         25,
         description="Most Twilio sends per second, all workers together: Temporal enforces it "

@@ -13,8 +13,10 @@ that heartbeats to Temporal. So:
   our record of it is missing.
 - An attempt that died after claiming (a killed worker) leaves a lease that runs out. The next
   attempt takes the message over and first asks the provider whether the message reached it
-  (Twilio's message list). Where the provider cannot tell (SendGrid's mail send keeps no list to
-  ask), it sends again, logs it, and the timeline says the debtor may have it twice.
+  (Twilio's message list; SendGrid's Email Activity API, by the key in the email's custom args).
+  A question that goes unanswered keeps the claim: the next attempt asks again. Only where the
+  provider cannot tell (SendGrid without its paid Email Activity add-on) does it send again, log
+  it, and say on the timeline that the debtor may have it twice.
 
 Rate limits are not kept here: each provider has its own task queue whose workers carry
 Temporal's `max_task_queue_activities_per_second` (see `worker.py`).
@@ -207,11 +209,14 @@ class MessagingActivities:
         elif claim.state == "taken_over":
             assert claim.previous_at is not None
             try:
-                receipt = sender.find_sent(channel, to, message, claim.previous_at)
+                receipt = sender.find_sent(channel, to, message, claim.previous_at, key)
             except CannotTell as exc:
                 log.warning("sending %s again: an earlier attempt died mid-send (%s)", key, exc)
                 note = _MAYBE_TWICE
             except DeliveryError as exc:
+                # The question went unanswered, not the message: the earlier attempt may still
+                # have sent it, so the claim is kept and the next attempt asks again.
+                exc.ambiguous = True
                 raise self._provider_error(exc, key, channel, request) from exc
             if receipt is not None:
                 log.info("%s: an earlier attempt had sent it (%s)", key, receipt.message_id)

@@ -79,11 +79,12 @@ class Sender(Protocol):
         ...
 
     def find_sent(
-        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime, key: str
     ) -> SendReceipt | None:
-        """The provider's record of this message sent since `since`, when it can tell.
+        """The provider's record of the message `key` sent since `since`, when it can tell.
 
-        Raises `CannotTell` where the provider keeps no list to ask (SendGrid's mail send).
+        Raises `CannotTell` where the provider keeps no record we may read (SendGrid without its
+        Email Activity add-on).
         """
         ...
 

@@ -25,6 +25,6 @@ class OutboxSender:
         return SendReceipt("outbox", key, delivered=False)
 
     def find_sent(
-        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime, key: str
     ) -> SendReceipt | None:
         return None  # nothing leaves the machine: writing the outbox again harms nobody

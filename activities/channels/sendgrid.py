@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import urllib.error
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
@@ -36,6 +36,9 @@ from workflows.policy import Channel
 
 # ---- SendGrid ----------------------------------------------------------------------------------
 
+KEY_ARG = "dunwell_key"
+"""The custom arg that carries a message's key: its events, and the Email Activity query."""
+
 
 class SendGridSender:
     """Email through the SendGrid v3 Mail Send API."""
@@ -47,11 +50,13 @@ class SendGridSender:
         reply_to: str | None = None,
         base_url: str | None = None,
         timeout: float = 10,
+        activity_lag_s: float = 300,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=base_url or SENDGRID_DEFAULT_URL)
         self._from = _address(email_from, "DUNWELL_EMAIL_FROM")
         self._reply_to = _address(reply_to, "DUNWELL_EMAIL_REPLY_TO") if reply_to else None
         self._timeout = timeout
+        self._activity_lag_s = activity_lag_s
 
     def send(self, channel: Channel, to: str, message: RenderedMessage, key: str) -> SendReceipt:
         if channel != Channel.email:
@@ -74,7 +79,7 @@ class SendGridSender:
         elif self._reply_to is not None:
             mail.reply_to = ReplyTo(self._reply_to[1], self._reply_to[0] or None)
         mail.category = Category("dunwell")
-        mail.custom_arg = CustomArg("dunwell_key", key)
+        mail.custom_arg = CustomArg(KEY_ARG, key)
         try:
             # The SDK's own send() takes no timeout; this is the same call with one.
             response = self._client.client.mail.send.post(
@@ -87,11 +92,49 @@ class SendGridSender:
         return SendReceipt("sendgrid", response.headers.get("X-Message-Id") or "", delivered=True)
 
     def find_sent(
-        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime, key: str
     ) -> SendReceipt | None:
-        # Mail Send keeps no record we could look up by our key (the Email Activity API is a
-        # paid add-on, minutes behind, and not keyed by our custom args).
-        raise CannotTell("SendGrid cannot say whether an earlier attempt's email reached it")
+        """Ask SendGrid's Email Activity API for the email carrying our key (its custom arg).
+
+        The API is a paid add-on: a key without it (401, 403, 404) cannot tell. The feed lists a
+        message some time after Mail Send accepted it, so "not there" is believed only once the
+        earlier attempt's claim is `activity_lag_s` old; until then the attempt waits (a
+        retryable error), and sends nothing.
+        """
+        query = f"(unique_args['{KEY_ARG}']=\"{key}\")"
+        try:
+            response = self._client.client.messages.get(
+                query_params={"query": query, "limit": 10}, timeout=self._timeout
+            )
+        except SendGridHTTPError as exc:
+            if int(exc.status_code) in (401, 403, 404):
+                raise CannotTell(
+                    f"SendGrid's Email Activity API answered {exc.status_code}: this key cannot "
+                    "read it (a paid add-on, and the key needs Email Activity access)"
+                ) from exc
+            raise _sendgrid_error(exc) from exc
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise _unreachable("SendGrid", exc) from exc
+        for found in _activity_messages(response.body):
+            return SendReceipt("sendgrid", str(found.get("msg_id") or ""), delivered=True)
+        age = (datetime.now(UTC) - since).total_seconds()
+        if age < self._activity_lag_s:
+            wait = self._activity_lag_s - age
+            raise DeliveryError(
+                f"SendGrid's Email Activity does not list {key} yet; it may run behind, so "
+                f"asking again in {wait:.0f} s before sending (DUNWELL_SENDGRID_ACTIVITY_LAG_S)",
+                retryable=True,
+                retry_after=max(1.0, wait),
+            )
+        return None
+
+
+def _activity_messages(body: bytes | str) -> list[dict[str, Any]]:
+    try:
+        messages = json.loads(body or b"{}").get("messages", [])
+    except (ValueError, AttributeError):
+        return []
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
 def _address(value: str, setting: str) -> tuple[str, str]:

@@ -101,7 +101,7 @@ class TwilioSender:
         return SendReceipt("twilio", str(sent.sid), delivered=True)
 
     def find_sent(
-        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime, key: str
     ) -> SendReceipt | None:
         """Ask Twilio's message list: this body to this number, created since `since`."""
         recipient = _whatsapp(to) if channel == Channel.whatsapp else to
@@ -121,7 +121,19 @@ class TwilioSender:
     def _twilio_error(self, exc: TwilioException) -> DeliveryError:
         status = getattr(exc, "status", None)
         if not isinstance(status, int):
-            return DeliveryError(f"Twilio client error: {exc!r}", retryable=False)
+            # A list page that failed carries the HTTP response, not a status (twilio.base.page).
+            response = next((a for a in exc.args if hasattr(a, "status_code")), None)
+            if response is None:
+                return DeliveryError(f"Twilio client error: {exc!r}", retryable=False)
+            status = int(response.status_code)
+            if status in (401, 403):
+                return DeliveryError(
+                    f"Twilio refused to list messages ({status}): check "
+                    "DUNWELL_TWILIO_ACCOUNT_SID and DUNWELL_TWILIO_AUTH_TOKEN",
+                    retryable=False,
+                )
+            detail = f"listing messages: {str(getattr(response, 'text', ''))[:200]}"
+            return _by_status("Twilio", status, detail, _retry_after(self._http.retry_after))
         code = getattr(exc, "code", None)
         message = str(getattr(exc, "msg", None) or getattr(exc, "detail", None) or "")
         message = message.removeprefix("Unable to create record: ")

@@ -33,6 +33,7 @@ def build_senders(settings: Settings) -> dict[Channel, Sender]:
             settings.email_reply_to or None,
             base_url=settings.sendgrid_base_url or None,
             timeout=settings.provider_timeout_s,
+            activity_lag_s=settings.sendgrid_activity_lag_s,
         )
 
     twilio = _twilio_sender(settings)

@@ -41,9 +41,9 @@ class DiesAfterSending:
         raise Killed
 
     def find_sent(
-        self, channel: Channel, to: str, message: RenderedMessage, since: datetime
+        self, channel: Channel, to: str, message: RenderedMessage, since: datetime, key: str
     ) -> SendReceipt | None:
-        return self._inner.find_sent(channel, to, message, since)
+        return self._inner.find_sent(channel, to, message, since, key)
 
 
 @pytest.fixture
@@ -125,10 +125,70 @@ def test_a_text_whose_worker_died_after_twilio_took_it_is_not_sent_again(
     assert notes(store, req) == [messaging._FOUND]
 
 
-def test_an_email_whose_worker_died_is_sent_again_and_the_timeline_says_so(
+def test_an_email_whose_worker_died_after_sendgrid_took_it_is_found_not_sent_again(
     store: Store, fake_providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(messaging, "LEASE", timedelta(0))
+    fake_providers.activity_lag_s = 60  # Email Activity lists an email a minute after Mail Send
+    req = request(store, Channel.email)
+    dying = MessagingActivities(
+        {Channel.email: DiesAfterSending(sendgrid(fake_providers, activity_lag_s=90))}, store
+    )
+    with pytest.raises(Killed):
+        attempt(dying, req, 1)
+    taker = MessagingActivities({Channel.email: sendgrid(fake_providers, activity_lag_s=90)}, store)
+
+    # Email Activity does not list it yet, and it may be behind: the attempt waits, sends nothing.
+    with pytest.raises(ApplicationError) as waiting:
+        attempt(taker, req, 2)
+    assert waiting.value.type == "ProviderUnavailable" and not waiting.value.non_retryable
+    assert "Email Activity" in waiting.value.message
+    assert waiting.value.next_retry_delay is not None
+    assert waiting.value.next_retry_delay > timedelta(seconds=60)
+    assert len(arrived(fake_providers, to(req, Channel.email))) == 1
+
+    fake_providers.activity_lag_s = 0  # the feed has caught up
+    result = attempt(taker, req, 3)
+
+    assert [o.status for o in result.outcomes] == ["sent"]
+    [email] = arrived(fake_providers, to(req, Channel.email))
+    message = store.get_message(f"{req.key_prefix}:email")
+    assert message is not None and str(message.provider_message_id).startswith(email["id"])
+    assert notes(store, req) == [messaging._FOUND]
+
+
+def test_an_email_whose_dead_attempt_sendgrid_never_took_goes_out_once_the_feed_is_old_enough(
+    store: Store, fake_providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messaging, "LEASE", timedelta(0))
+    req = request(store, Channel.email)
+    key = f"{req.key_prefix}:email"
+    invoice = req.invoice
+    store.claim_message(  # an attempt claimed it and died before SendGrid heard of it
+        key,
+        invoice.invoice_id,
+        "email",
+        "overdue_1",
+        "friendly",
+        "en",
+        "x",
+        holder="dead-one",
+        lease=timedelta(0),
+    )
+    taker = MessagingActivities({Channel.email: sendgrid(fake_providers, activity_lag_s=0)}, store)
+
+    result = attempt(taker, req, 2)
+
+    assert [o.status for o in result.outcomes] == ["sent"]
+    assert len(arrived(fake_providers, to(req, Channel.email))) == 1
+    assert notes(store, req) == [""]
+
+
+def test_without_email_activity_an_email_whose_worker_died_is_sent_again_and_says_so(
+    store: Store, fake_providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messaging, "LEASE", timedelta(0))
+    fake_providers.activity_feed = False  # a key without the paid add-on: 403
     req = request(store, Channel.email)
     dying = MessagingActivities({Channel.email: DiesAfterSending(sendgrid(fake_providers))}, store)
     with pytest.raises(Killed):
@@ -136,11 +196,32 @@ def test_an_email_whose_worker_died_is_sent_again_and_the_timeline_says_so(
 
     attempt(MessagingActivities({Channel.email: sendgrid(fake_providers)}, store), req, 2)
 
-    # SendGrid keeps no list to ask: the one window left, logged and shown to the agent.
+    # SendGrid cannot be asked: the one window left, logged and shown to the agent.
     assert len(arrived(fake_providers, to(req, Channel.email))) == 2
     assert notes(store, req) == [
         "sent again after a worker stopped mid-send: the debtor may have received it twice"
     ]
+
+
+def test_an_unanswered_question_keeps_the_claim_so_the_next_attempt_asks_again(
+    store: Store, fake_providers: FakeProviders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messaging, "LEASE", timedelta(0))
+    req = request(store, Channel.sms)
+    dying = MessagingActivities({Channel.sms: DiesAfterSending(twilio(fake_providers))}, store)
+    with pytest.raises(Killed):
+        attempt(dying, req, 1)
+    activities = MessagingActivities({Channel.sms: twilio(fake_providers)}, store)
+    fake_providers.fail_next("twilio", 503)  # Twilio's list is down when the taker asks
+
+    with pytest.raises(ApplicationError) as unavailable:
+        attempt(activities, req, 2)
+    assert unavailable.value.type == "ProviderUnavailable"
+    result = attempt(activities, req, 3)
+
+    assert [o.status for o in result.outcomes] == ["sent"]
+    assert len(arrived(fake_providers, to(req, Channel.sms))) == 1  # asked again, not resent
+    assert notes(store, req) == [messaging._FOUND]
 
 
 def test_a_retry_waits_while_another_attempt_is_still_sending(
@@ -211,7 +292,7 @@ def test_twilio_sender_finds_a_text_it_sent(fake_providers: FakeProviders) -> No
     sender: TwilioSender = twilio(fake_providers)
     text = RenderedMessage(text=f"Invoice {uuid.uuid4().hex}: please pay")
     since = datetime.now(UTC)
-    assert sender.find_sent(Channel.sms, "+31612345678", text, since) is None
+    assert sender.find_sent(Channel.sms, "+31612345678", text, since, "k") is None
     receipt = sender.send(Channel.sms, "+31612345678", text, "k")
-    found = sender.find_sent(Channel.sms, "+31612345678", text, since)
+    found = sender.find_sent(Channel.sms, "+31612345678", text, since, "k")
     assert found is not None and found.message_id == receipt.message_id

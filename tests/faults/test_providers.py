@@ -1,5 +1,6 @@
 """Providers that misbehave: slow past the old 30 s window, slower than our own timeout, 429 storms,
-5xx. Every message goes out once, or (SendGrid, which cannot be asked) twice only where logged."""
+5xx. Every message goes out once: a send whose answer was lost is looked up at the provider
+(Twilio's message list, SendGrid's Email Activity), never resent blindly."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ async def test_a_provider_that_answers_after_35_seconds_gets_each_message_once(
 
     figures = harness.figures("provider-slow-35s", delay_s=35)
     assert_nothing_lost_or_doubled(figures)
-    assert figures.logged_twice == 0  # nothing even needed the excuse
 
 
 async def test_a_provider_slower_than_our_timeout_is_asked_before_anything_is_resent(
@@ -38,9 +38,7 @@ async def test_a_provider_slower_than_our_timeout_is_asked_before_anything_is_re
     await harness.wait_until_sent(timeout_s=120)
 
     figures = harness.figures("provider-slower-than-timeout", delay_s=6, timeout_s=3)
-    assert_nothing_lost_or_doubled(figures)
-    texts_doubled = figures.duplicated - figures.logged_twice
-    assert texts_doubled == 0  # Twilio was asked each time
+    assert_nothing_lost_or_doubled(figures)  # Twilio and SendGrid were asked each time
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -55,5 +53,4 @@ async def test_a_storm_of_refusals_delays_messages_and_doubles_none(
     await harness.wait_until_sent(timeout_s=150)
 
     figures = harness.figures(f"provider-{status}-storm", refused=50)
-    assert_nothing_lost_or_doubled(figures)
-    assert figures.logged_twice == 0  # a refusal is certain: nothing resent blindly
+    assert_nothing_lost_or_doubled(figures)  # a refusal is certain: nothing resent blindly

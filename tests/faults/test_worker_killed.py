@@ -1,9 +1,9 @@
 """The worker SIGKILLed at seeded random moments while 501 messages go out (PostgreSQL, SQLite).
 
 Each kill is a worker dying mid-activity: sends claimed and not yet marked, a provider's answer
-never heard. The next worker takes over: Twilio is asked whether a text reached it; SendGrid
-cannot be asked, so an email resent after a kill is the one allowed duplicate, and only when the
-worker logged it.
+never heard. The next worker takes over and asks the provider whether the message reached it
+(Twilio's message list; SendGrid's Email Activity, which the fake runs 3 s behind). No message may
+arrive twice, on any channel.
 """
 
 from __future__ import annotations
