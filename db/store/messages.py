@@ -34,7 +34,8 @@ class MessageStore(ReceiptStore):
 
         The claim is a lease: its holder renews it (`renew_claim`) while it sends. Another attempt
         takes the message over only once the lease has run out, in one conditional UPDATE, so two
-        attempts never both believe they hold it.
+        attempts never both believe they hold it. A taker's `previous_at` is when the first of the
+        attempts that died claimed it (one that asked the provider and died still sent nothing).
         """
         now = self._clock()
         values = {
@@ -64,7 +65,16 @@ class MessageStore(ReceiptStore):
                     MessageRow.status == "claimed",
                     sa.or_(MessageRow.lease_until.is_(None), MessageRow.lease_until < now),
                 )
-                .values(claimed_by=holder, claimed_at=now, lease_until=now + lease)
+                # `claimed_at` stays the first claim's moment while attempts die one after
+                # another: the provider is asked about everything sent since then. A release
+                # (nothing went out) starts afresh.
+                .values(
+                    claimed_by=holder,
+                    claimed_at=sa.case(
+                        (MessageRow.claimed_by == RELEASED, now), else_=MessageRow.claimed_at
+                    ),
+                    lease_until=now + lease,
+                )
                 .returning(MessageRow.key)
                 .execution_options(synchronize_session=False)
             ).first()

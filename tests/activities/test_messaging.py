@@ -4,6 +4,7 @@ attempt (a worker that dies mid-send, a retry that finds a send in progress, a r
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -175,9 +176,15 @@ def test_an_email_whose_dead_attempt_sendgrid_never_took_goes_out_once_the_feed_
         holder="dead-one",
         lease=timedelta(0),
     )
-    taker = MessagingActivities({Channel.email: sendgrid(fake_providers, activity_lag_s=0)}, store)
+    taker = MessagingActivities({Channel.email: sendgrid(fake_providers, activity_lag_s=2)}, store)
+    time.sleep(1.2)
+    with pytest.raises(ApplicationError) as waiting:  # not listed, but the feed may be behind
+        attempt(taker, req, 2)
+    assert waiting.value.type == "ProviderUnavailable"
+    time.sleep(1.2)
 
-    result = attempt(taker, req, 2)
+    # 2.4 s after the dead attempt's claim (1.2 s after the waiting taker's own): believed.
+    result = attempt(taker, req, 3)
 
     assert [o.status for o in result.outcomes] == ["sent"]
     assert len(arrived(fake_providers, to(req, Channel.email))) == 1
