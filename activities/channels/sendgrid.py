@@ -115,7 +115,7 @@ class SendGridSender:
             raise _sendgrid_error(exc) from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise _unreachable("SendGrid", exc) from exc
-        for found in _activity_messages(response.body):
+        for found in _objects(response.body, "messages"):
             return SendReceipt("sendgrid", str(found.get("msg_id") or ""), delivered=True)
         age = (datetime.now(UTC) - since).total_seconds()
         if age < self._activity_lag_s:
@@ -129,14 +129,6 @@ class SendGridSender:
         return None
 
 
-def _activity_messages(body: bytes | str) -> list[dict[str, Any]]:
-    try:
-        messages = json.loads(body or b"{}").get("messages", [])
-    except (ValueError, AttributeError):
-        return []
-    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
-
-
 def _address(value: str, setting: str) -> tuple[str, str]:
     name, addr = parseaddr(value)
     if "@" not in addr:
@@ -147,7 +139,7 @@ def _address(value: str, setting: str) -> tuple[str, str]:
 def _sendgrid_error(exc: SendGridHTTPError) -> DeliveryError:
     status = int(exc.status_code)
     body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body)
-    errors = _sendgrid_errors(body)
+    errors = _objects(body, "errors")
     detail = "; ".join(e.get("message") or "" for e in errors) or body[:200]
     if status == 400 and any(_about_recipient(e) for e in errors):
         return DeliveryError(
@@ -168,12 +160,13 @@ def _sendgrid_error(exc: SendGridHTTPError) -> DeliveryError:
     return _by_status("SendGrid", status, detail, retry_after)
 
 
-def _sendgrid_errors(body: str) -> list[dict[str, Any]]:
+def _objects(body: bytes | str, field: str) -> list[dict[str, Any]]:
+    """The objects listed under `field` of a SendGrid JSON answer (`errors`, `messages`)."""
     try:
-        errors = json.loads(body).get("errors", [])
+        listed = json.loads(body or b"{}").get(field, [])
     except (ValueError, AttributeError):
         return []
-    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    return [o for o in listed if isinstance(o, dict)] if isinstance(listed, list) else []
 
 
 def _about_recipient(error: dict[str, Any]) -> bool:
