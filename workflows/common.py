@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
@@ -80,6 +80,17 @@ _MINOR_UNITS = {
 def minor_units(currency: str) -> int:
     """How many decimals `currency` has (ISO 4217); two unless listed otherwise."""
     return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def equal_parts(total: Decimal, count: int, currency: str) -> list[Decimal]:
+    """`total` in `count` equal parts in whole minor units; what rounding leaves goes on the last.
+
+    The read model keeps four decimals (1250.0000), so the total is first brought to the currency's.
+    """
+    quantum = Decimal(1).scaleb(-minor_units(currency))
+    total = total.quantize(quantum)
+    each = (total / count).quantize(quantum, rounding=ROUND_DOWN)
+    return [each] * (count - 1) + [total - each * (count - 1)]
 
 
 def fits_currency(amount: Decimal, currency: str) -> bool:

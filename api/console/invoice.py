@@ -8,10 +8,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -37,6 +36,7 @@ from api.schemas import (
     money,
 )
 from db.store import Store
+from workflows.common import equal_parts, minor_units
 from workflows.journey import workflow_id
 from workflows.models import JourneyStatus
 from workflows.policy import Channel
@@ -80,14 +80,6 @@ class Failed:
     detail: str = ""
 
 
-def split(total: Decimal, count: int, currency: str) -> list[Decimal]:
-    """`total` in `count` equal parts in the currency's smallest unit; the last takes the rest."""
-    count = max(1, min(count, 120))
-    unit = Decimal(1).scaleb(-get_currency_precision(currency))
-    part = (total / count).quantize(unit, rounding=ROUND_DOWN)
-    return [part] * (count - 1) + [total - part * (count - 1)]
-
-
 @router.get("/{invoice_id}", response_class=HTMLResponse)
 async def invoice_page(
     invoice_id: str,
@@ -126,7 +118,7 @@ async def _page(
     if plan_rows is None:
         plan_rows = [
             ((first_due + timedelta(days=30 * i)).isoformat(), str(amount))
-            for i, amount in enumerate(split(row.outstanding, 3, row.currency))
+            for i, amount in enumerate(equal_parts(row.outstanding, 3, row.currency))
         ]
     return render(
         request,
@@ -143,7 +135,7 @@ async def _page(
         plan_rows=plan_rows,
         first_due=first_due.isoformat(),
         outstanding=str(money(row.outstanding, row.currency)),
-        precision=get_currency_precision(row.currency),
+        precision=minor_units(row.currency),
         channels=[c.value for c in Channel],
         temporal_ui=journeys.ui_link(settings, invoice_id),
         workflow=workflow_id(invoice_id),
@@ -287,7 +279,7 @@ async def _split(
         every = min(max(int(form.get("every", 30)), 1), 365)
         rows = [
             ((first + timedelta(days=every * i)).isoformat(), str(amount))
-            for i, amount in enumerate(split(row.outstanding, count, row.currency))
+            for i, amount in enumerate(equal_parts(row.outstanding, count, row.currency))
         ]
     except (ValueError, TypeError, OverflowError):  # OverflowError: past the year 9999
         failed = Failed("plan", form, {}, "give a date, a count and a number of days")

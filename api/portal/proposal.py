@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
-from workflows.common import minor_units
+from workflows.common import equal_parts
 from workflows.models import Instalment
 from workflows.policy import SelfServicePlan
 
@@ -21,9 +21,7 @@ def monthly(first_on: date, months: int) -> date:
 
 def split(outstanding: Decimal, currency: str, count: int, first_on: date) -> list[Instalment]:
     """Equal monthly instalments in whole minor units; what rounding leaves goes on the last."""
-    quantum = Decimal(1).scaleb(-minor_units(currency))
-    each = (outstanding / count).quantize(quantum, rounding=ROUND_DOWN)
-    amounts = [each] * (count - 1) + [outstanding - each * (count - 1)]
+    amounts = equal_parts(outstanding, count, currency)
     return [Instalment(due_on=monthly(first_on, n), amount=a) for n, a in enumerate(amounts)]
 
 

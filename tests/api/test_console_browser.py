@@ -156,11 +156,18 @@ async def test_the_plan_builder_refuses_a_sum_that_does_not_add_up(
     await sign_in(desk, "agent")
     await desk.goto(f"/console/invoices/{invoice_id}")
     await open_action(desk, "Agree an instalment plan")
+    # As it opens: three lines of the outstanding amount, to the cent, that add up.
+    amounts = desk.locator("input[name='amount[]']")
+    await expect(amounts).to_have_count(3)
+    for i, amount in enumerate(["416.66", "416.66", "416.68"]):
+        await expect(amounts.nth(i)).to_have_value(amount)
+    await expect(desk.locator("[data-sum]")).to_have_text(
+        "The instalments add up to the outstanding amount."
+    )
     await desk.get_by_label("Number of instalments").fill("4")
     await desk.get_by_label("Number of instalments").press("Tab")
     lines = desk.locator("tbody[data-lines] tr")
     await expect(lines).to_have_count(4)
-    amounts = desk.locator("input[name='amount[]']")
     await expect(amounts.nth(0)).to_have_value("312.50")
     await expect(desk.locator("[data-sum]")).to_have_text(
         "The instalments add up to the outstanding amount."

@@ -22,6 +22,9 @@ def test_instalments_add_up_to_the_cent_and_the_last_takes_what_rounding_left() 
     assert [i.due_on for i in plan] == [date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31)]
     yen = split(Decimal("1000"), "JPY", 3, TODAY)
     assert [i.amount for i in yen] == [Decimal("333"), Decimal("333"), Decimal("334")]
+    # The read model keeps four decimals; the page shows and sends the currency's two.
+    stored = split(Decimal("1250.0000"), "EUR", 3, TODAY)
+    assert [str(i.amount) for i in stored] == ["416.66", "416.66", "416.68"]
 
 
 def test_monthly_dates_cross_the_year() -> None:
