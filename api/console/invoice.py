@@ -115,6 +115,7 @@ async def _page(
     tasks = await run_in_threadpool(store.list_tasks, "open", invoice_id, None, 50)
     status = await _status(client, invoice_id) if row.outcome is None else None
     first_due = date.today() + timedelta(days=7)
+    plan_open = plan_rows is not None or (failed is not None and failed.action == "plan")
     if plan_rows is None:
         plan_rows = [
             ((first_due + timedelta(days=30 * i)).isoformat(), str(amount))
@@ -133,6 +134,7 @@ async def _page(
         tasks=tasks,
         failed=failed,
         plan_rows=plan_rows,
+        plan_open=plan_open,
         first_due=first_due.isoformat(),
         outstanding=str(money(row.outstanding, row.currency)),
         precision=minor_units(row.currency),

@@ -12,3 +12,7 @@ LANGUAGES = {"en": "English", "nl": "Nederlands"}
 TEXTS: dict[str, dict[str, str]] = {"en": texts_en.TEXTS, "nl": texts_nl.TEXTS}
 EVENTS: dict[str, dict[str, str]] = {"en": texts_en.EVENTS, "nl": texts_nl.EVENTS}
 """The timeline in words: one sentence per kind of event; `{actor}` is who did it."""
+VALUES: dict[str, dict[str, str]] = {"en": texts_en.VALUES, "nl": texts_nl.VALUES}
+"""Tones, channels, statuses, outcomes and actors in words."""
+LABELS: dict[str, dict[str, str]] = {"en": texts_en.LABELS, "nl": texts_nl.LABELS}
+"""The names of an event's other fields."""

@@ -77,7 +77,7 @@ def timeline_entries(
         else:
             sentence = fmt.t.event(event.kind, **values)
         shown = [
-            (key.replace("_", " "), _plain(value))
+            (fmt.t.label(key), _plain(value, fmt))
             for key, value in detail.items()
             if key not in _SAID and not (event.kind == "task_completed" and key == "note")
         ]
@@ -94,12 +94,16 @@ def timeline_entries(
     return entries
 
 
-def _plain(value: object) -> str:
+def _plain(value: object, fmt: Format) -> str:
     if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value)
+        return "; ".join(_plain(v, fmt) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items())
-    return str(value)
+        if {"due_on", "amount"} <= value.keys():  # an instalment: its day and amount
+            return f"{fmt.day(date.fromisoformat(str(value['due_on'])))}: {value['amount']}"
+        return ", ".join(
+            f"{fmt.t.label(k)}: {_plain(v, fmt)}" for k, v in value.items() if v is not None
+        )
+    return fmt.t.value(value)
 
 
 @dataclass
@@ -118,12 +122,12 @@ def messages(rows: list[MessageView], fmt: Format) -> list[Message]:
     return [
         Message(
             at=fmt.moment(m.sent_at or m.created_at),
-            channel=m.channel,
+            channel=fmt.t.value(m.channel),
             recipient=m.recipient,
             subject=m.subject or "",
             body=m.body or "",
-            status=m.status,
-            delivery=m.delivery_status or "–",
+            status=fmt.t.value(m.status),
+            delivery=fmt.t.value(m.delivery_status) if m.delivery_status else "–",
         )
         for m in rows
     ]

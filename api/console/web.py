@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Actor, ApiKey
-from api.console.texts import EVENTS, LANGUAGES, TEXTS
+from api.console.texts import EVENTS, LABELS, LANGUAGES, TEXTS, VALUES
 from api.portal.security import is_https
 from api.problems import on_validation
 from db.keys import Role
@@ -160,14 +160,28 @@ class Words:
         self.lang = lang
         self._texts = TEXTS[lang]
         self._events = EVENTS[lang]
+        self._values = VALUES[lang]
+        self._labels = LABELS[lang]
 
     def __call__(self, key: str, **values: object) -> str:
         text = self._texts[key]
         return text.format(**values) if values else text
 
     def event(self, kind: str, **values: object) -> str:
+        """The event's sentence; the tone, channel, status, outcome and actor in words."""
         template = self._events.get(kind, self._events["other"])
-        return template.format_map(_Blank({"kind": kind, **values}))
+        said = {k: self.value(v) if k in _IN_WORDS else v for k, v in values.items()}
+        sentence = template.format_map(_Blank({"kind": kind, **said}))
+        return sentence[:1].upper() + sentence[1:]
+
+    def value(self, value: object) -> str:
+        """A tone, channel, status or outcome in words (`handed_over` → "handed over")."""
+        text = str(value)
+        return self._values.get(text, text)
+
+    def label(self, key: str) -> str:
+        """The name of an event's field (`policy_version` → "policy version")."""
+        return self._labels.get(key, key.replace("_", " "))
 
     def flash(self, key: str, **values: object) -> str:
         """What a finished action says (`?done=key`); any other key: "Done."."""
@@ -176,6 +190,10 @@ class Words:
 
     def stage(self, stage: str) -> str:
         return self._texts.get(f"stage_{stage}", stage)
+
+
+# The fields of an event whose values are words the page translates.
+_IN_WORDS = frozenset({"tone", "channel", "status", "outcome", "actor"})
 
 
 class _Blank(dict[str, object]):

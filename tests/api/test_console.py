@@ -4,17 +4,19 @@ their token, every page answering for a signed-in agent, and `dunwell import` ag
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from api.console.texts import EVENTS, TEXTS
+from api.console.texts import EVENTS, LABELS, TEXTS, VALUES
 from invoice_import import read_rows
 from tests.api.conftest import KEYS, System, invoice_body, new_id
 
@@ -60,6 +62,8 @@ def csrf_of(page: httpx.Response) -> str:
 def test_both_languages_say_everything() -> None:
     assert set(TEXTS["en"]) == set(TEXTS["nl"])
     assert set(EVENTS["en"]) == set(EVENTS["nl"])
+    assert set(VALUES["en"]) == set(VALUES["nl"])
+    assert set(LABELS["en"]) == set(LABELS["nl"])
 
 
 async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:
@@ -152,6 +156,31 @@ async def test_every_page_answers_for_an_agent_and_import_needs_an_admin(system:
         assert (await client.get("/console/policies/standard/edit")).status_code == 403
 
 
+async def test_the_timeline_and_the_plan_are_told_in_the_pages_language(system: System) -> None:
+    """Tones, channels, statuses, who acted and an event's fields in words, not as identifiers."""
+    invoice_id, _ = await started(system)
+    days = [date.today() + timedelta(days=n) for n in (20, 50)]
+    body = {"instalments": [{"due_on": d.isoformat(), "amount": "625.00"} for d in days]}
+    agreed = await system.post(f"/v1/invoices/{invoice_id}/arrangements", body)
+    assert agreed.status_code == 200, agreed.text
+    await system.until(
+        invoice_id,
+        lambda v: any(e["detail"].get("template") == "arrangement_agreed" for e in v["timeline"]),
+    )
+    async with browser(system) as client:
+        await sign_in(client, KEYS["agent"])
+        dutch = html.unescape((await client.get(f"/console/invoices/{invoice_id}?lang=nl")).text)
+        english = html.unescape((await client.get(f"/console/invoices/{invoice_id}?lang=en")).text)
+    assert "Een vriendelijk bericht ging uit per e-mail: verstuurd." in dutch
+    assert "A friendly message went out by email: sent." in english
+    assert "Regeling 1: loopt" in dutch and "Plan 1: running" in english
+    # The plan's instalments as days and amounts; nothing left empty ("None") on the line.
+    assert f"termijnen: {days[0].day} " in dutch and f"instalments: {days[0].day} " in english
+    assert "sjabloon: arrangement_agreed" in dutch
+    assert "None" not in dutch and "due_at" not in dutch
+    assert "toon friendly" not in dutch
+
+
 async def test_the_import_page_takes_a_file_larger_than_an_api_request(system: System) -> None:
     """Thousands of rows are more than DUNWELL_API_MAX_BODY_BYTES; the page still reads them all
     (every row here is bad, so nothing starts) and names each bad line."""
@@ -216,6 +245,14 @@ async def test_odd_input_gets_the_console_page_not_an_error(system: System) -> N
             assert split.status_code == 422, split.text[:300]
             assert split.headers["content-type"].startswith("text/html")
             assert "give a date, a count and a number of days" in split.text
+            assert 'id="act-plan" open' in split.text  # the builder stays open with its refusal
+        # Another action refused (a dispute without its reason): its form opens, not the builder.
+        refused = await client.post(
+            f"/console/invoices/{invoice_id}/act/dispute", data={"csrf": token, "reason": ""}
+        )
+        assert refused.status_code == 422, refused.text[:300]
+        assert 'id="act-dispute" open' in refused.text
+        assert 'id="act-plan" open' not in refused.text
         # Revoking the link of an invoice that does not exist: the console's notice page.
         gone = await client.post("/console/invoices/NO-SUCH-1/act/revoke", data={"csrf": token})
         assert gone.status_code == 404
