@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from tests.runs import run_lengths as run_lengths
 from worker import running
@@ -235,7 +235,10 @@ class Journeys:
 
 @asynccontextmanager
 async def fake_workers(
-    client: Client, task_queue: str, fakes: FakeActivities
+    client: Client,
+    task_queue: str,
+    fakes: FakeActivities,
+    interceptors: Sequence[Interceptor] = (),
 ) -> AsyncIterator[None]:
     """The journey worker and the providers' delivery workers, all with the fake activities."""
     queues = {provider_queue(task_queue, c) for c in (Channel.email, Channel.sms)}
@@ -246,6 +249,7 @@ async def fake_workers(
         workflows=[InvoiceJourney, InstalmentPlan],
         activities=[fakes.deliver_message, fakes.record_journey],
         workflow_runner=workflow_runner(strict=True),
+        interceptors=interceptors,
     )
     async with running([journeys, *delivery]):
         yield

@@ -4,16 +4,33 @@ new. Each of these failed (or lost something) before the engine issue closed it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from temporalio import workflow
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import (
+    Interceptor,
+    StartChildWorkflowInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
-from tests.workflows.conftest import FakeActivities, Journeys, pay, run_lengths, today
+from tests.workflows.conftest import (
+    FakeActivities,
+    Journeys,
+    fake_workers,
+    pay,
+    run_lengths,
+    today,
+)
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
@@ -58,20 +75,44 @@ def plan(journeys: Journeys, journey: WorkflowHandle[Any, Any], number: int = 1)
     )
 
 
-def pay_while_the_plan_starts(
-    handle: WorkflowHandle[Any, Any], amount: str
-) -> Callable[[RecordRequest], Awaitable[None]]:
-    """A payment signalled while the agreement is recorded: the journey has asked for the plan
-    child in the same task, and learns it started in the task that also brings the payment."""
-    done = False
+class _SlowChildStarts(Interceptor):
+    """A journey's plan child takes an hour (workflow time) to start, as on a busy server: the
+    window in which the journey has asked for its plan and does not yet have it stays open."""
 
-    async def hook(request: RecordRequest) -> None:
-        nonlocal done
-        if not done and any(e.kind == "arrangement" for e in request.events):
-            done = True
-            await handle.signal(InvoiceJourney.payment_received, pay(amount, "BANK-1"))
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _SlowInbound
 
-    return hook
+
+class _SlowInbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_SlowOutbound(outbound))
+
+
+class _SlowOutbound(WorkflowOutboundInterceptor):
+    async def start_child_workflow(
+        self, input: StartChildWorkflowInput
+    ) -> workflow.ChildWorkflowHandle[Any, Any]:
+        await workflow.sleep(STARTING, summary="the plan child is slow to start (test)")
+        return await super().start_child_workflow(input)
+
+
+STARTING = timedelta(hours=1)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def slow_starts(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[Journeys]:
+    """Journeys whose plan child starts an hour after it was asked for."""
+    fakes = FakeActivities()
+    async with fake_workers(time_skipping_env.client, task_queue, fakes, [_SlowChildStarts()]):
+        journeys = Journeys(time_skipping_env, task_queue, fakes)
+        try:
+            yield journeys
+        finally:
+            await journeys.finish()
 
 
 # ---- the plan child ----------------------------------------------------------------------------
@@ -102,30 +143,33 @@ async def test_a_terminated_plan_is_taken_as_ended_and_the_reminders_resume(
 
 
 async def test_a_journey_paid_while_its_plan_starts_ends_the_plan_at_once(
-    journeys: Journeys, fakes: FakeActivities
+    slow_starts: Journeys,
 ) -> None:
+    journeys, fakes = slow_starts, slow_starts.fakes
     handle = await journeys.start(due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) == 2)
-    fakes.on_record = pay_while_the_plan_starts(handle, "1250.00")
     await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
-
+    # Paid in full while the plan is still starting: the journey closes as paid...
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
     result = await handle.result()
-    ended = await plan(journeys, handle).result()
     assert result.outcome == Outcome.paid
+    # ...and the plan, once it runs, is told at once and ends without a word to the debtor.
+    ended = await plan(journeys, handle).result()
     assert ended.outcome in (PlanOutcome.ended, PlanOutcome.completed)
+    assert fakes.templates[-1] == "thank_you"
     sent_after = len(fakes.sent)
     await journeys.sleep(timedelta(days=30))
     assert len(fakes.sent) == sent_after  # nobody messages the debtor about a paid invoice
 
 
-async def test_a_payment_while_the_plan_starts_reaches_the_plan(
-    journeys: Journeys, fakes: FakeActivities
-) -> None:
+async def test_a_payment_while_the_plan_starts_reaches_the_plan(slow_starts: Journeys) -> None:
+    journeys, fakes = slow_starts, slow_starts.fakes
     handle = await journeys.start(due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) == 2)
-    fakes.on_record = pay_while_the_plan_starts(handle, "600.00")
     await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
-    await journeys.until(lambda: "instalment_paid" in fakes.templates, step=timedelta(hours=1))
+    # The first instalment, paid while the plan is still starting, is the plan's to count.
+    await handle.signal(InvoiceJourney.payment_received, pay("600.00", "BANK-1"))
+    await journeys.until(lambda: "instalment_paid" in fakes.templates, step=timedelta(minutes=10))
     await handle.signal(InvoiceJourney.payment_received, pay("650.00", "BANK-2"))
     assert (await handle.result()).outcome == Outcome.paid
     finished = await plan(journeys, handle).result()
