@@ -4,6 +4,11 @@ Run `python -m tests.histories.record SUFFIX` when histories for a new workflow 
 (they are written as `<scenario>_SUFFIX.json`, encrypted with the test key as production histories
 are with yours); the files already here stand for journeys running
 in production and must keep replaying, so never overwrite them.
+
+`--before PATCH_ID` records as a worker from before that patch would: `workflow.patched(PATCH_ID)`
+answers False, so the history has the branch before the patch and no marker. That is how a patch
+whose old branch only a rare path reaches (a race, a message that reaches nobody) gets a stored
+history for its old branch, which the replay test then replays with the patch in place.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from temporalio import workflow
 from temporalio.client import WorkflowHandle
 
 from tests.conftest import _binary
@@ -31,11 +37,13 @@ from workflows.models import (
     Instalment,
     Invoice,
     MessageBounced,
+    MessageRequest,
     OpenDispute,
     Pause,
     PaymentReceived,
     PlanInput,
     PromiseToPay,
+    RecordRequest,
     ResolveDispute,
     Resume,
     TaskCompleted,
@@ -242,6 +250,55 @@ async def _debtor_replied_and_disputed(journeys: Journeys) -> WorkflowHandle[Any
     return handle
 
 
+async def _reached_nobody(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """The only channel of the first step refuses the address: an agent is asked for a working
+    contact. Recorded with `--before fall-back-to-another-channel` (no other channel is tried)."""
+    fakes = journeys.fakes
+    fakes.bounce = {Channel.email}
+    handle = await journeys.start("nobody", due_in=timedelta(days=5))
+    await journeys.until(lambda: "no_working_contact" in fakes.tasks())
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("1250"), reference="B-1")
+    )
+    await handle.result()
+    return handle
+
+
+async def _paid_during_the_last_record(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """Paid; a late payment arrives while the thank-you goes out, and another while the record
+    of that one, the very last, is written. Recorded with `--before record-the-last-events`
+    (the journey closes without recording the last one)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("last-record", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    seen: set[str] = set()
+
+    async def while_thanking(request: MessageRequest) -> None:
+        if request.template == "thank_you" and "late" not in seen:
+            seen.add("late")
+            await handle.signal(
+                InvoiceJourney.payment_received,
+                PaymentReceived(amount=Decimal("10"), reference="LATE-1"),
+            )
+
+    async def while_recording(request: RecordRequest) -> None:
+        references = {e.detail.get("reference") for e in request.events}
+        if "LATE-1" in references and "later" not in seen:
+            seen.add("later")
+            await handle.signal(
+                InvoiceJourney.payment_received,
+                PaymentReceived(amount=Decimal("20"), reference="LATE-2"),
+            )
+
+    fakes.on_deliver, fakes.on_record = while_thanking, while_recording
+    await handle.signal(
+        InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("1250"), reference="B-1")
+    )
+    await handle.result()
+    assert seen == {"late", "later"}, seen
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -257,7 +314,19 @@ SCENARIOS = {
     "message_queued_while_paused": _message_queued_while_paused,
     "plan_continued_as_new": _plan_continued_as_new,
     "debtor_replied_and_disputed": _debtor_replied_and_disputed,
+    "reached_nobody": _reached_nobody,
+    "paid_during_the_last_record": _paid_during_the_last_record,
 }
+
+
+def _before(patch_id: str) -> None:
+    """Record as a worker from before `patch_id`: its `workflow.patched` answers False."""
+    original = workflow.patched
+
+    def patched(id: str) -> bool:
+        return False if id == patch_id else original(id)
+
+    workflow.patched = patched  # type: ignore[assignment]
 
 
 async def main(suffix: str, names: list[str]) -> None:
@@ -295,9 +364,14 @@ async def main(suffix: str, names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    if "--before" in args:
+        at = args.index("--before")
+        _before(args[at + 1])
+        del args[at : at + 2]
+    if not args:
         raise SystemExit(
-            "usage: python -m tests.histories.record SUFFIX [SCENARIO...]   (e.g. v6)\n"
-            f"scenarios: {', '.join(SCENARIOS)}"
+            "usage: python -m tests.histories.record SUFFIX [--before PATCH_ID] [SCENARIO...]"
+            f"   (e.g. v6)\nscenarios: {', '.join(SCENARIOS)}"
         )
-    asyncio.run(main(sys.argv[1], sys.argv[2:]))
+    asyncio.run(main(args[0], args[1:]))

@@ -32,6 +32,8 @@ def test_there_are_histories_to_replay() -> None:
         "plan_continued_as_new_run1_v6",
         "plan_continued_as_new_run2_v6",
         "debtor_replied_and_disputed_v7",
+        "reached_nobody_v8",  # fall-back-to-another-channel's branch before it
+        "paid_during_the_last_record_v8",  # record-the-last-events's branch before it
     }
 
 
