@@ -11,7 +11,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from fastapi import Request
 
-from api.console.web import Words, language
+from api.console.web import IN_WORDS, Words, language
 from db.store import MessageView
 from workflows.models import TimelineEvent
 
@@ -77,7 +77,7 @@ def timeline_entries(
         else:
             sentence = fmt.t.event(event.kind, **values)
         shown = [
-            (fmt.t.label(key), _plain(value, fmt))
+            (fmt.t.label(key), _plain(value, fmt, key in IN_WORDS))
             for key, value in detail.items()
             if key not in _SAID and not (event.kind == "task_completed" and key == "note")
         ]
@@ -94,16 +94,27 @@ def timeline_entries(
     return entries
 
 
-def _plain(value: object, fmt: Format) -> str:
+def _plain(value: object, fmt: Format, words: bool = False) -> str:
+    """A field's value as text; `words`: a tone, channel or status the page says in words."""
     if isinstance(value, list):
-        return "; ".join(_plain(v, fmt) for v in value)
+        return "; ".join(_plain(v, fmt, words) for v in value)
     if isinstance(value, dict):
-        if {"due_on", "amount"} <= value.keys():  # an instalment: its day and amount
-            return f"{fmt.day(date.fromisoformat(str(value['due_on'])))}: {value['amount']}"
+        if "amount" in value and (value.get("due_on") or value.get("due_at")):  # an instalment
+            due = value.get("due_on") or value.get("due_at")
+            when = (
+                fmt.day(date.fromisoformat(str(due)))
+                if value.get("due_on")
+                else fmt.moment(datetime.fromisoformat(str(due)))
+            )
+            return f"{when}: {value['amount']}"
         return ", ".join(
-            f"{fmt.t.label(k)}: {_plain(v, fmt)}" for k, v in value.items() if v is not None
+            f"{fmt.t.label(k)}: {_plain(v, fmt, k in IN_WORDS)}"
+            for k, v in value.items()
+            if v is not None
         )
-    return fmt.t.value(value)
+    if isinstance(value, bool):
+        return fmt.t.value(str(value))  # yes / no
+    return fmt.t.value(value) if words else str(value)
 
 
 @dataclass

@@ -170,14 +170,20 @@ class Words:
     def event(self, kind: str, **values: object) -> str:
         """The event's sentence; the tone, channel, status, outcome and actor in words."""
         template = self._events.get(kind, self._events["other"])
-        said = {k: self.value(v) if k in _IN_WORDS else v for k, v in values.items()}
+        said = {k: self.value(v) if k in IN_WORDS else v for k, v in values.items()}
         sentence = template.format_map(_Blank({"kind": kind, **said}))
-        return sentence[:1].upper() + sentence[1:]
+        if template.startswith("{actor}") and str(values.get("actor")) in self._values:
+            sentence = sentence[:1].upper() + sentence[1:]  # "the debtor" opens a sentence
+        return sentence
 
     def value(self, value: object) -> str:
         """A tone, channel, status or outcome in words (`handed_over` → "handed over")."""
         text = str(value)
         return self._values.get(text, text)
+
+    def kind(self, kind: str) -> str:
+        """A task's kind in words (`review_dispute` → "review dispute")."""
+        return self._values.get(kind, kind.replace("_", " "))
 
     def label(self, key: str) -> str:
         """The name of an event's field (`policy_version` → "policy version")."""
@@ -192,8 +198,8 @@ class Words:
         return self._texts.get(f"stage_{stage}", stage)
 
 
-# The fields of an event whose values are words the page translates.
-_IN_WORDS = frozenset({"tone", "channel", "status", "outcome", "actor"})
+# The fields of an event whose values are words the page translates (never free text).
+IN_WORDS = frozenset({"tone", "channel", "channels", "status", "outcome", "actor", "unreachable"})
 
 
 class _Blank(dict[str, object]):

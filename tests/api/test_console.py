@@ -10,15 +10,18 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.requests import Request
 
 from api.console.texts import EVENTS, LABELS, TEXTS, VALUES
+from api.console.view import Format, timeline_entries
 from invoice_import import read_rows
 from tests.api.conftest import KEYS, System, invoice_body, new_id
+from workflows.models import TimelineEvent
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HERE = Path(__file__).parent
@@ -64,6 +67,36 @@ def test_both_languages_say_everything() -> None:
     assert set(EVENTS["en"]) == set(EVENTS["nl"])
     assert set(VALUES["en"]) == set(VALUES["nl"])
     assert set(LABELS["en"]) == set(LABELS["nl"])
+
+
+def test_timeline_sentences_say_words_and_leave_names_and_free_text_alone() -> None:
+    """Tones, channels, statuses and "the debtor" in the page's language; a key's name, a reason
+    and a note as they were written; a plan agreed to a moment (no day) still shows."""
+    at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+
+    def event(kind: str, actor: str, **detail: Any) -> TimelineEvent:
+        return TimelineEvent(key=f"k:{kind}", at=at, kind=kind, actor=actor, detail=detail)
+
+    events = [
+        event("payment", "agent-key-2", amount="10.00", reference="B-1"),
+        event("dispute_opened", "debtor", reason="late"),
+        event("delivery", "provider", channel="sms", status="delivered", template="overdue_1"),
+        event(
+            "arrangement",
+            "agent-key-2",
+            instalments=[{"due_on": None, "due_at": "2027-01-05T10:00:00+00:00", "amount": "50"}],
+            replaces_earlier=True,
+        ),
+    ]
+    request = Request({"type": "http", "query_string": b"lang=nl", "headers": []})
+    entries = {e.sentence: dict(e.details) for e in timeline_entries(events, Format(request))}
+    assert entries["agent-key-2 registreerde een betaling van 10.00."] == {"referentie": "B-1"}
+    assert entries["De debiteur opende een betwisting."] == {"reden": "late"}
+    assert "De provider meldde over het bericht per sms: bezorgd." in entries
+    assert entries["agent-key-2 sprak een betalingsregeling af."] == {
+        "termijnen": "5 jan 2027 10:00 UTC: 50",
+        "vervangt een eerdere": "ja",
+    }
 
 
 async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:

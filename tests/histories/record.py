@@ -319,6 +319,25 @@ SCENARIOS = {
 }
 
 
+def _patch_ids() -> set[str]:
+    """Every id the workflows pass to `workflow.patched` (their `PATCH_*` constants)."""
+    import importlib
+    import pkgutil
+
+    import workflows
+
+    modules = [
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(workflows.__path__, "workflows.")
+    ]
+    return {
+        value
+        for module in modules
+        for name, value in vars(module).items()
+        if name.startswith("PATCH_") and isinstance(value, str)
+    }
+
+
 def _before(patch_id: str) -> None:
     """Record as a worker from before `patch_id`: its `workflow.patched` answers False."""
     original = workflow.patched
@@ -367,8 +386,13 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if "--before" in args:
         at = args.index("--before")
-        _before(args[at + 1])
+        patch_id = args[at + 1] if at + 1 < len(args) else ""
+        if patch_id not in _patch_ids():
+            raise SystemExit(f"--before wants a patch id: {', '.join(sorted(_patch_ids()))}")
         del args[at : at + 2]
+        if len(args) < 2:
+            raise SystemExit("--before records only the scenarios named after the suffix")
+        _before(patch_id)
     if not args:
         raise SystemExit(
             "usage: python -m tests.histories.record SUFFIX [--before PATCH_ID] [SCENARIO...]"
