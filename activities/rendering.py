@@ -9,6 +9,7 @@ formatted by Babel for the debtor's locale.
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 import tomllib
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import NumberPattern, parse_pattern
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.catalogue import (
@@ -30,6 +31,7 @@ from activities.catalogue import (
     parse_catalogue,
 )
 from settings import Settings
+from workflows.common import minor_units
 from workflows.models import NextStepNote
 from workflows.policy import Channel, Tone
 
@@ -261,9 +263,24 @@ def _plan_values(babel_locale: str, ctx: MessageContext) -> dict[str, str]:
     return values
 
 
+def money_text(amount: Decimal, currency: str, babel_locale: str) -> str:
+    """`amount` as `babel_locale` writes money, with exactly the currency's decimals from the one
+    precision table (`workflows.common.minor_units`). Babel's own table would round RSD 100.50
+    to "RSD 100" and disagrees with ISO 4217 on a few more currencies."""
+    pattern = _currency_pattern(babel_locale, minor_units(currency))
+    return pattern.apply(amount, babel_locale, currency=currency.upper(), currency_digits=False)
+
+
+@cache
+def _currency_pattern(babel_locale: str, digits: int) -> NumberPattern:
+    pattern = copy.copy(parse_pattern(Locale.parse(babel_locale).currency_formats["standard"]))
+    pattern.frac_prec = (digits, digits)
+    return pattern
+
+
 def _money(amount: Decimal, currency: str, babel_locale: str) -> str:
     # Plain spaces: Babel's no-break spaces would push an SMS out of the GSM alphabet.
-    formatted = format_currency(amount, currency.upper(), locale=babel_locale)
+    formatted = money_text(amount, currency, babel_locale)
     return formatted.replace("\xa0", " ").replace("\u202f", " ")
 
 

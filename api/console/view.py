@@ -8,9 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
 from fastapi import Request
 
+from activities.rendering import money_text
 from api.console.web import IN_WORDS, Words, language
 from db.store import MessageView
 from workflows.models import TimelineEvent
@@ -29,7 +29,7 @@ class Format:
     def money(self, amount: Decimal | str | None, currency: str | None) -> str:
         if amount is None or currency is None:
             return "–"
-        return format_currency(Decimal(str(amount)), currency.upper(), locale=self.lang)
+        return money_text(Decimal(str(amount)), currency, self.lang)
 
     def day(self, value: date | datetime | None) -> str:
         if value is None:

@@ -9,8 +9,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
 
+from activities.rendering import money_text
 from api.portal.texts import TEXTS
 from db.store import InvoiceView, MessageView
 from workflows.models import Stage, TimelineEvent
@@ -70,7 +70,7 @@ class Words:
         return self._texts[key].format(**values) if values else self._texts[key]
 
     def money(self, amount: Decimal, currency: str) -> str:
-        return format_currency(amount, currency.upper(), locale=self.language)
+        return money_text(amount, currency, self.language)
 
     def day(self, value: date | datetime) -> str:
         if isinstance(value, datetime):

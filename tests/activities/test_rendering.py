@@ -184,6 +184,24 @@ def test_dutch_messages_use_dutch_money_and_dates() -> None:
     assert "Dear" not in message.text and "€1,250.00" not in message.text
 
 
+@pytest.mark.parametrize(
+    ("currency", "outstanding", "written"),
+    [
+        ("RSD", "100.50", "RSD 100,50"),
+        ("JPY", "12000", "JP¥ 12.000"),
+        ("KWD", "10.125", "KWD 10,125"),
+    ],
+)
+def test_a_message_states_the_amount_with_the_currencys_own_decimals(
+    currency: str, outstanding: str, written: str
+) -> None:
+    """ISO 4217's decimals, as the API checks amounts: Babel alone wrote RSD 100.50 as RSD 100."""
+    ctx = context(currency=currency, outstanding=Decimal(outstanding), amount=Decimal(outstanding))
+    message = render("overdue_1", Tone.friendly, "nl", Channel.email, ctx)
+    assert written in message.text
+    assert f"{written}0" not in message.text and f"{written}," not in message.text
+
+
 @pytest.mark.parametrize("locale", ["en", "nl"])
 @pytest.mark.parametrize("kind", ["reminder", "agent_call", "hand_over"])
 def test_the_next_step_is_named_with_its_date_in_the_debtors_time_zone(
