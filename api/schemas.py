@@ -48,11 +48,6 @@ def check_precision(amount: Decimal, currency: str, field: str = "amount") -> No
         raise ValueError(f"{field} {amount} has more decimals than {currency} allows ({digits})")
 
 
-def money(amount: Decimal, currency: str) -> Decimal:
-    """An amount shown with exactly the currency's decimals ("1250.00")."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
-
-
 class CustomerIn(BaseModel):
     id: str = Field(pattern=IDENTIFIER, examples=["C-17"])
     name: str = Field(min_length=1, max_length=200)

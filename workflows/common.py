@@ -82,14 +82,15 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), 2)
 
 
-def equal_parts(total: Decimal, count: int, currency: str) -> list[Decimal]:
-    """`total` in `count` equal parts in whole minor units; what rounding leaves goes on the last.
+def money(amount: Decimal, currency: str, rounding: str | None = None) -> Decimal:
+    """An amount with exactly the currency's decimals: the read model's 1250.0000 is 1250.00."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=rounding)
 
-    The read model keeps four decimals (1250.0000), so the total is first brought to the currency's.
-    """
-    quantum = Decimal(1).scaleb(-minor_units(currency))
-    total = total.quantize(quantum)
-    each = (total / count).quantize(quantum, rounding=ROUND_DOWN)
+
+def equal_parts(total: Decimal, count: int, currency: str) -> list[Decimal]:
+    """`total` in `count` equal parts in whole minor units; the last takes what rounding left."""
+    total = money(total, currency)
+    each = money(total / count, currency, ROUND_DOWN)
     return [each] * (count - 1) + [total - each * (count - 1)]
 
 

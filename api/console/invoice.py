@@ -33,10 +33,9 @@ from api.schemas import (
     OptOutIn,
     PromiseIn,
     ResolutionIn,
-    money,
 )
 from db.store import Store
-from workflows.common import equal_parts, minor_units
+from workflows.common import equal_parts, minor_units, money
 from workflows.journey import workflow_id
 from workflows.models import JourneyStatus
 from workflows.policy import Channel
@@ -117,10 +116,7 @@ async def _page(
     first_due = date.today() + timedelta(days=7)
     plan_open = plan_rows is not None or (failed is not None and failed.action == "plan")
     if plan_rows is None:
-        plan_rows = [
-            ((first_due + timedelta(days=30 * i)).isoformat(), str(amount))
-            for i, amount in enumerate(equal_parts(row.outstanding, 3, row.currency))
-        ]
+        plan_rows = _plan_rows(row, first_due, 30, 3)
     return render(
         request,
         "invoice.html",
@@ -279,14 +275,17 @@ async def _split(
         count = min(max(int(form.get("count", 3)), 1), 120)
         first = date.fromisoformat(str(form.get("first_due", "")))
         every = min(max(int(form.get("every", 30)), 1), 365)
-        rows = [
-            ((first + timedelta(days=every * i)).isoformat(), str(amount))
-            for i, amount in enumerate(equal_parts(row.outstanding, count, row.currency))
-        ]
+        rows = _plan_rows(row, first, every, count)
     except (ValueError, TypeError, OverflowError):  # OverflowError: past the year 9999
         failed = Failed("plan", form, {}, "give a date, a count and a number of days")
         return await _page(request, user, store, client, settings, portal, invoice_id, failed)
     return await _page(request, user, store, client, settings, portal, invoice_id, None, rows)
+
+
+def _plan_rows(row: Any, first: date, every: int, count: int) -> list[tuple[str, str]]:
+    """The builder's lines: the outstanding amount in `count` parts, `every` days apart."""
+    parts = equal_parts(row.outstanding, count, row.currency)
+    return [((first + timedelta(days=every * i)).isoformat(), str(a)) for i, a in enumerate(parts)]
 
 
 async def _revoke(

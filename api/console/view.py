@@ -99,14 +99,10 @@ def _plain(value: object, fmt: Format, words: bool = False) -> str:
     if isinstance(value, list):
         return "; ".join(_plain(v, fmt, words) for v in value)
     if isinstance(value, dict):
-        if "amount" in value and (value.get("due_on") or value.get("due_at")):  # an instalment
-            due = value.get("due_on") or value.get("due_at")
-            when = (
-                fmt.day(date.fromisoformat(str(due)))
-                if value.get("due_on")
-                else fmt.moment(datetime.fromisoformat(str(due)))
-            )
-            return f"{when}: {value['amount']}"
+        if "amount" in value and value.get("due_on"):  # an instalment, due on a day
+            return f"{fmt.day(date.fromisoformat(value['due_on']))}: {value['amount']}"
+        if "amount" in value and value.get("due_at"):  # or at a moment
+            return f"{fmt.moment(datetime.fromisoformat(value['due_at']))}: {value['amount']}"
         return ", ".join(
             f"{fmt.t.label(k)}: {_plain(v, fmt, k in IN_WORDS)}"
             for k, v in value.items()

@@ -153,6 +153,10 @@ def language(request: Request) -> str:
     return "nl" if accepted.startswith("nl") else "en"
 
 
+# The fields of an event whose values are words the page translates (never free text).
+IN_WORDS = frozenset({"tone", "channel", "channels", "status", "outcome", "actor", "unreachable"})
+
+
 class Words:
     """The page's texts: `t("key", name=value)`."""
 
@@ -196,10 +200,6 @@ class Words:
 
     def stage(self, stage: str) -> str:
         return self._texts.get(f"stage_{stage}", stage)
-
-
-# The fields of an event whose values are words the page translates (never free text).
-IN_WORDS = frozenset({"tone", "channel", "channels", "status", "outcome", "actor", "unreachable"})
 
 
 class _Blank(dict[str, object]):

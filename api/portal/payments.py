@@ -27,9 +27,8 @@ from api.portal.mollie import IdentifierError, MollieError, NotFoundError
 from api.portal.routes import PortalDep, Refused, open_link, page_language, refused_page
 from api.portal.view import Words, due_now
 from api.problems import Problem
-from api.schemas import money
 from db.store import InvoiceView, PortalPayment, Store
-from workflows.common import fits_currency
+from workflows.common import fits_currency, money
 from workflows.models import PaymentReceived
 
 log = logging.getLogger("dunwell.portal")

@@ -31,9 +31,9 @@ from api.schemas import (
     PromiseIn,
     ResolutionIn,
     check_precision,
-    money,
 )
 from db.store import InvoiceView, Store
+from workflows.common import money
 from workflows.models import (
     AgreeArrangement,
     CancelArrangement,

@@ -27,10 +27,10 @@ from api.schemas import (
     MessageOut,
     PlanOut,
     TimelineEventOut,
-    money,
 )
 from db.store import InvoiceView, Store
 from settings import Settings
+from workflows.common import money
 from workflows.journey import workflow_id
 from workflows.models import (
     ActionResult,

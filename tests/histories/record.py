@@ -14,7 +14,9 @@ history for its old branch, which the replay test then replays with the patch in
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import pkgutil
 import sys
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,9 +26,15 @@ from typing import Any
 from temporalio import workflow
 from temporalio.client import WorkflowHandle
 
+import workflows
 from tests.conftest import _binary
 from tests.runs import every_run
-from tests.workflows.conftest import FakeActivities, Journeys, fake_workers
+from tests.workflows.conftest import (
+    FakeActivities,
+    Journeys,
+    fake_workers,
+    late_payments_while_closing,
+)
 from workflows.journey import InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
@@ -37,13 +45,11 @@ from workflows.models import (
     Instalment,
     Invoice,
     MessageBounced,
-    MessageRequest,
     OpenDispute,
     Pause,
     PaymentReceived,
     PlanInput,
     PromiseToPay,
-    RecordRequest,
     ResolveDispute,
     Resume,
     TaskCompleted,
@@ -271,26 +277,7 @@ async def _paid_during_the_last_record(journeys: Journeys) -> WorkflowHandle[Any
     fakes = journeys.fakes
     handle = await journeys.start("last-record", due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) >= 2)
-    seen: set[str] = set()
-
-    async def while_thanking(request: MessageRequest) -> None:
-        if request.template == "thank_you" and "late" not in seen:
-            seen.add("late")
-            await handle.signal(
-                InvoiceJourney.payment_received,
-                PaymentReceived(amount=Decimal("10"), reference="LATE-1"),
-            )
-
-    async def while_recording(request: RecordRequest) -> None:
-        references = {e.detail.get("reference") for e in request.events}
-        if "LATE-1" in references and "later" not in seen:
-            seen.add("later")
-            await handle.signal(
-                InvoiceJourney.payment_received,
-                PaymentReceived(amount=Decimal("20"), reference="LATE-2"),
-            )
-
-    fakes.on_deliver, fakes.on_record = while_thanking, while_recording
+    seen = late_payments_while_closing(handle, fakes)
     await handle.signal(
         InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("1250"), reference="B-1")
     )
@@ -321,11 +308,6 @@ SCENARIOS = {
 
 def _patch_ids() -> set[str]:
     """Every id the workflows pass to `workflow.patched` (their `PATCH_*` constants)."""
-    import importlib
-    import pkgutil
-
-    import workflows
-
     modules = [
         importlib.import_module(m.name)
         for m in pkgutil.walk_packages(workflows.__path__, "workflows.")

@@ -278,6 +278,29 @@ def pay(amount: str, reference: str) -> PaymentReceived:
     return PaymentReceived(amount=Decimal(amount), reference=reference)
 
 
+def late_payments_while_closing(
+    handle: WorkflowHandle[Any, Any], fakes: FakeActivities
+) -> set[str]:
+    """After the journey is paid: a payment while the thank-you goes out (LATE-1, 10.00), and
+    another while the record of that one, the very last, is written (LATE-2, 20.00). The set
+    answered fills with "late" and "later" as each is sent."""
+    seen: set[str] = set()
+
+    async def while_thanking(request: MessageRequest) -> None:
+        if request.template == "thank_you" and "late" not in seen:
+            seen.add("late")
+            await handle.signal(InvoiceJourney.payment_received, pay("10.00", "LATE-1"))
+
+    async def while_recording(request: RecordRequest) -> None:
+        references = {e.detail.get("reference") for e in request.events}
+        if "LATE-1" in references and "later" not in seen:
+            seen.add("later")
+            await handle.signal(InvoiceJourney.payment_received, pay("20.00", "LATE-2"))
+
+    fakes.on_deliver, fakes.on_record = while_thanking, while_recording
+    return seen
+
+
 async def today(journeys: Journeys) -> date:
     """The test server's date in Amsterdam, where the test debtors live."""
     now = await journeys.env.get_current_time()

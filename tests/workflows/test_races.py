@@ -27,6 +27,7 @@ from tests.workflows.conftest import (
     FakeActivities,
     Journeys,
     fake_workers,
+    late_payments_while_closing,
     pay,
     run_lengths,
     today,
@@ -41,7 +42,6 @@ from workflows.models import (
     Instalment,
     Invoice,
     MessageBounced,
-    MessageRequest,
     OpenDispute,
     Outcome,
     Pause,
@@ -207,20 +207,7 @@ async def test_signals_during_the_final_records_are_recorded_and_reach_an_agent(
 ) -> None:
     handle = await journeys.start(due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) == 2)
-    seen: set[str] = set()
-
-    async def while_thanking(request: MessageRequest) -> None:
-        if request.template == "thank_you" and "late" not in seen:
-            seen.add("late")
-            await handle.signal(InvoiceJourney.payment_received, pay("10.00", "LATE-1"))
-
-    async def while_recording(request: RecordRequest) -> None:
-        kinds = {e.detail.get("reference") for e in request.events}
-        if "LATE-1" in kinds and "later" not in seen:
-            seen.add("later")  # the very last record is being written: one more arrives
-            await handle.signal(InvoiceJourney.payment_received, pay("20.00", "LATE-2"))
-
-    fakes.on_deliver, fakes.on_record = while_thanking, while_recording
+    seen = late_payments_while_closing(handle, fakes)
     await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
     result = await handle.result()
 
