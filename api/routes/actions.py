@@ -124,9 +124,21 @@ async def _applied(store: Store, invoice_id: str, reference: str) -> InvoiceView
 async def _update(
     client: TemporalClient, store: StoreDep, invoice_id: str, name: str, arg: object
 ) -> ActionOut:
-    row = await _known(store, client, invoice_id)
-    result = await journeys.update(client, store, invoice_id, name, arg)  # type: ignore[arg-type]
-    return _action_out(invoice_id, row.currency, result)
+    # The row (for the currency of the answer) is read while the journey runs the update: an
+    # unknown invoice is refused by Temporal as well (404), so nothing waits on the lookup. Once
+    # the journey has applied the action, a failed lookup must not turn the answer into an error.
+    row = asyncio.ensure_future(_known(store, client, invoice_id))
+    try:
+        result = await journeys.update(client, store, invoice_id, name, arg)  # type: ignore[arg-type]
+    except BaseException:
+        row.cancel()
+        await asyncio.gather(row, return_exceptions=True)
+        raise
+    try:
+        currency = (await row).currency
+    except Exception:  # the action is applied: answer it, with the currency from Temporal
+        currency = await journeys.currency_of(client, store, invoice_id)
+    return _action_out(invoice_id, currency, result)
 
 
 @router.post("/{invoice_id}/disputes", response_model=ActionOut, responses=_PROBLEMS)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from temporalio.service import RPCError
 
 from activities.channels import build_senders
@@ -98,6 +99,32 @@ async def test_unknown_invoice_and_unknown_route_are_404_problems(system: System
     assert dispute.status_code == 404
     route = await system.get("/v1/nothing-here")
     assert route.status_code == 404 and route.headers["content-type"] == PROBLEM
+
+
+async def test_an_action_the_journey_applied_is_answered_even_when_its_row_cannot_be_read(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row (for the answer's currency) is read beside the update: a database that fails that
+    read must not turn an applied dispute into an error the agent would retry."""
+    invoice_id = new_id()
+    body = {**invoice_body(invoice_id, due_in=3600), "currency": "JPY", "amount": "125000"}
+    assert (await system.post("/v1/invoices", body, role="integration")).status_code == 201
+    await system.until(invoice_id, lambda v: v["stage"] == "scheduled")
+    real = system.store.get_invoice
+
+    def unreadable(wanted: str, *args: Any, **kwargs: Any) -> Any:
+        if wanted == invoice_id:
+            raise sa.exc.OperationalError("SELECT invoices", {}, ConnectionError("server closed"))
+        return real(wanted, *args, **kwargs)
+
+    monkeypatch.setattr(system.store, "get_invoice", unreadable)
+    disputed = await system.post(f"/v1/invoices/{invoice_id}/disputes", {"reason": "damaged"})
+
+    assert disputed.status_code == 200, disputed.text
+    assert disputed.json()["stage"] == "disputed"
+    assert disputed.json()["outstanding"] == "125000"  # yen: no decimals, from the start event
+    monkeypatch.undo()
+    assert (await system.invoice(invoice_id))["stage"] == "disputed"
 
 
 async def test_short_policy_runs_through_dispute_and_payments_to_paid(system: System) -> None:
