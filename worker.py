@@ -67,6 +67,8 @@ def build_workers(
         workflow_runner=workflow_runner(),
         activity_executor=executor,
         max_concurrent_activities=slots,
+        # A journey's first record is a local activity (workflows.recording): a few at a time.
+        max_concurrent_local_activities=max(1, slots // 4),
     )
     rates = {"sendgrid": settings.sendgrid_rate_per_s, "twilio": settings.twilio_rate_per_s}
     delivery = [

@@ -5,6 +5,15 @@ What a workflow learns is buffered here (`emit`, `task`) and written by one `rec
 activity per `flush`, with the snapshot of the moment, so the read model never lags the history by
 more than one activity. Event keys (`{workflow id}:{n}`) are unique per workflow, so a retried
 activity never records twice.
+
+The journey's very first record (its `journey_started` event, the invoice's row, the first
+snapshot) runs as a local activity: inside the first workflow task, on the same worker, one marker
+in the history instead of an activity and a second workflow task. A local activity writes before
+its workflow task is committed, and a task that fails is run again with whatever signals came in
+between applied first; so only that record goes this way, and only with nothing else in it: its
+event has a key of its own (`{workflow id}:started`), never a number a rerun could give to another
+event, and the snapshot of a rerun is newer and replaces it. Every other record is an activity,
+scheduled by a committed task, so what it writes is what the history says.
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ from workflows.common import (
 from workflows.models import RecordRequest, Snapshot, TaskRequest, TimelineEvent
 
 RECORD_TIMEOUT = timedelta(seconds=30)
+
+PATCH_START_LOCALLY = "record-the-start-in-the-first-task"
+"""Before it, the first record was an activity of its own and `journey_started` was event 1."""
 
 
 class Recorder:
@@ -68,34 +80,60 @@ class Recorder:
         )
         return self.emitted
 
+    def emit_named(self, name: str, kind: str, actor: str, **detail: object) -> None:
+        """Add an event whose key is its name, not a number: one that happens once per workflow."""
+        self.pending.append(
+            TimelineEvent(
+                key=f"{workflow.info().workflow_id}:{name}",
+                at=workflow.now(),
+                kind=kind,
+                actor=actor,
+                detail={**self._base, **detail},
+            )
+        )
+
     def task(self, kind: str, title: str, **detail: str) -> int:
         """An agent task, and the timeline event that says it was created."""
         key = f"{workflow.info().workflow_id}:{kind}:{self.emitted + 1}"
         self.tasks.append(TaskRequest(key=key, kind=kind, title=title, detail=detail))
         return self.emit("agent_task", "system", task=kind, title=title, **detail)
 
-    async def flush(self, **first: Any) -> None:
-        """Write what is pending (if anything) in one activity. `first` adds the start fields."""
+    async def flush(self, *, local: bool = False, **first: Any) -> None:
+        """Write what is pending (if anything) in one activity. `first` adds the start fields;
+        `local` writes it as a local activity when it holds nothing but one named event."""
         async with self._lock:
-            await self._write(first, force=False)
+            await self._write(first, force=False, local=local)
 
     async def write_status(self) -> None:
         """Write the snapshot even with no new event (a plan's view changed)."""
         async with self._lock:
             await self._write({}, force=True)
 
-    async def _write(self, first: dict[str, Any], *, force: bool) -> None:
+    async def _write(self, first: dict[str, Any], *, force: bool, local: bool = False) -> None:
         if not self.pending and not force:
             return
         events, self.pending = self.pending, []
         tasks, self.tasks = self.tasks, []
         high = self.emitted
+        request = RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first)
+        summary = self._label + (", ".join(e.kind for e in events) or "status")
+        prefix = f"{workflow.info().workflow_id}:"
+        named = len(events) == 1 and not events[0].key.removeprefix(prefix).isdigit()
+        if local and named and not tasks:
+            await workflow.execute_local_activity(
+                RECORD_ACTIVITY,
+                request,
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RETRY,
+                summary=summary,
+            )
+            return  # no numbered event in it: what was flushed before stays as it was
         await workflow.execute_activity(
             RECORD_ACTIVITY,
-            RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first),
+            request,
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RETRY,
-            summary=self._label + (", ".join(e.kind for e in events) or "status"),
+            summary=summary,
         )
         self.flushed = max(self.flushed, high)
 

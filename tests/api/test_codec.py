@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import Any
 
 import pytest
 
 from tests.api.conftest import CODEC_TOKEN, PROBLEM, System, invoice_body
+from tests.payloads import payloads
 from workflows.journey import workflow_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -19,29 +19,10 @@ EMAIL = "debiteuren@zonnebloem.example"
 PHONE = "+31687654321"
 
 
-CLEAR = frozenset({"searchAttributes", "patch-data"})
-
-
-def payloads(node: Any, skip: frozenset[str] = CLEAR) -> list[dict]:
-    """Every payload in a history's JSON, but those Temporal itself must read: search attributes
-    and the SDK's own patch markers (a patch's name, e.g. `withdraw-send-on-hold`)."""
-    found: list[dict] = []
-    if isinstance(node, list):
-        for item in node:
-            found += payloads(item, skip)
-    elif isinstance(node, dict):
-        if isinstance(node.get("metadata"), dict) and "encoding" in node["metadata"]:
-            return [node]
-        for key, value in node.items():
-            if key not in skip:
-                found += payloads(value, skip)
-    return found
-
-
 def readable(history_json: str) -> str:
     """The history as anyone with access to Temporal (but no key) could read it."""
     parts = [history_json]
-    for payload in payloads(json.loads(history_json), frozenset()):
+    for payload in payloads(json.loads(history_json), bookkeeping=True):
         parts.append(base64.b64decode(payload.get("data", "")).decode("utf-8", "replace"))
     return "\n".join(parts)
 

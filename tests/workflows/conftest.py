@@ -159,7 +159,9 @@ class Journeys:
         amount: str = "1250.00",
         customer: dict[str, Any] | None = None,
         history_budget: int | None = None,
+        signal: tuple[str, Any] | None = None,
     ) -> WorkflowHandle[InvoiceJourney, Any]:
+        """Start a journey; `signal` (name, argument) comes with the start, in its first task."""
         now = await self.env.get_current_time()
         due_at = now + due_in
         invoice_id = f"{self.task_queue}-{invoice_id}"  # unique in the shared environment
@@ -196,6 +198,8 @@ class Journeys:
             task_queue=self.task_queue,
             search_attributes=start_search_attributes(invoice),
             static_summary=journey_summary(invoice),
+            start_signal=signal[0] if signal else None,
+            start_signal_args=[signal[1]] if signal else [],
         )
         self.started.append(handle)
         return handle

@@ -32,7 +32,7 @@ from tests.workflows.conftest import (
     run_lengths,
     today,
 )
-from workflows.journey import InvoiceJourney
+from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
     Close,
@@ -240,6 +240,54 @@ async def test_a_payment_on_a_written_off_invoice_creates_an_agent_task(
     assert "payment_after_close" in fakes.tasks()
     task = next(t for r in fakes.records for t in r.tasks if t.kind == "payment_after_close")
     assert "EUR 300.00" in task.title and "written off" in task.title
+
+
+# ---- the first record --------------------------------------------------------------------------
+
+
+def _first_record(history: Any) -> str:
+    """How the journey's first record was written: "local" (a marker) or "activity"."""
+    for event in history.events:
+        if event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            return "local"
+        if event.activity_task_scheduled_event_attributes.activity_type.name == RECORD_ACTIVITY:
+            return "activity"
+    raise AssertionError("the journey recorded nothing")
+
+
+async def test_the_first_record_is_written_in_the_first_task_and_holds_only_the_start(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """A local activity writes before its task is committed, and a rerun task may number events
+    differently: the first record holds one event with a key of its own, never a numbered one."""
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 1)
+
+    assert _first_record(await handle.fetch_history()) == "local"
+    first = fakes.records[0]
+    assert [(e.kind, e.key) for e in first.events] == [("journey_started", f"{handle.id}:started")]
+    assert first.tasks == [] and first.invoice is not None
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    assert [(e.kind, e.key) for e in fakes.events] == [
+        ("journey_started", f"{handle.id}:started"),
+        ("dispute_opened", f"{handle.id}:1"),  # numbers start after it
+    ]
+
+
+async def test_a_signal_in_the_first_task_sends_the_first_record_as_an_activity(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """A payment that comes with the start is applied before the journey begins: its event is
+    numbered, so the first record goes as an activity, and both events are kept once."""
+    handle = await journeys.start(
+        due_in=timedelta(days=5), signal=("payment_received", pay("200.00", "BANK-0"))
+    )
+    await journeys.until(lambda: len(fakes.sent) == 1)
+
+    assert _first_record(await handle.fetch_history()) == "activity"
+    assert sorted(e.kind for e in fakes.records[0].events) == ["journey_started", "payment"]
+    assert fakes.kinds().count("journey_started") == 1 and fakes.kinds().count("payment") == 1
+    assert fakes.sent[0].outstanding == Decimal("1050.00")
 
 
 # ---- continue-as-new ---------------------------------------------------------------------------
