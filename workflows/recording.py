@@ -67,21 +67,16 @@ class Recorder:
     def emit(self, kind: str, actor: str, **detail: object) -> int:
         """Add one timeline event; answers its mark (see `recorded`)."""
         self.emitted += 1
-        if not self._keep_none:
-            detail = {k: v for k, v in detail.items() if v is not None}
-        self.pending.append(
-            TimelineEvent(
-                key=f"{workflow.info().workflow_id}:{self.emitted}",
-                at=workflow.now(),
-                kind=kind,
-                actor=actor,
-                detail={**self._base, **detail},
-            )
-        )
+        self._append(str(self.emitted), kind, actor, detail)
         return self.emitted
 
     def emit_named(self, name: str, kind: str, actor: str, **detail: object) -> None:
         """Add an event whose key is its name, not a number: one that happens once per workflow."""
+        self._append(name, kind, actor, detail)
+
+    def _append(self, name: str, kind: str, actor: str, detail: dict[str, object]) -> None:
+        if not self._keep_none:
+            detail = {k: v for k, v in detail.items() if v is not None}
         self.pending.append(
             TimelineEvent(
                 key=f"{workflow.info().workflow_id}:{name}",
