@@ -30,6 +30,8 @@ from workflows.policy import Channel, Policy, Step, Tone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+BURST = 4
+"""How many the server may let through at once before its pace sets in."""
 EMAILS = 10
 RATE = 2.0
 ONE_EMAIL = Policy(
@@ -98,5 +100,7 @@ async def test_two_workers_together_send_at_most_the_providers_rate(
     print(
         f"\n{EMAILS} emails due at once, limit {RATE}/s over two workers: spread over {span:.1f} s"
     )
-    # Unpaced they arrive within a fraction of a second; at 2/s ten take at least ~4 s.
-    assert span >= (EMAILS - 2) / RATE * 0.75
+    # Unpaced they arrive within a fraction of a second. Paced, the server's rate limiter lets a
+    # few through at once (four, in one loaded CI run: ten spread over exactly 3.0 s), then one
+    # every 1/RATE s: at 2/s ten take at least 3 s. Alone here they take 4.8 to 8.8 s.
+    assert span >= (EMAILS - BURST) / RATE * 0.75
