@@ -93,18 +93,18 @@ class Recorder:
         self.tasks.append(TaskRequest(key=key, kind=kind, title=title, detail=detail))
         return self.emit("agent_task", "system", task=kind, title=title, **detail)
 
-    async def flush(self, *, local: bool = False, **first: Any) -> None:
+    async def flush(self, **first: Any) -> None:
         """Write what is pending (if anything) in one activity. `first` adds the start fields;
-        `local` writes it as a local activity when it holds nothing but one named event."""
+        with no numbered event pending, that first record is a local activity (see above)."""
         async with self._lock:
-            await self._write(first, force=False, local=local)
+            await self._write(first, force=False)
 
     async def write_status(self) -> None:
         """Write the snapshot even with no new event (a plan's view changed)."""
         async with self._lock:
             await self._write({}, force=True)
 
-    async def _write(self, first: dict[str, Any], *, force: bool, local: bool = False) -> None:
+    async def _write(self, first: dict[str, Any], *, force: bool) -> None:
         if not self.pending and not force:
             return
         events, self.pending = self.pending, []
@@ -112,9 +112,7 @@ class Recorder:
         high = self.emitted
         request = RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first)
         summary = self._label + (", ".join(e.kind for e in events) or "status")
-        prefix = f"{workflow.info().workflow_id}:"
-        named = len(events) == 1 and not events[0].key.removeprefix(prefix).isdigit()
-        if local and named and not tasks:
+        if first and self.emitted == self.flushed:  # only named events (a task is numbered too)
             await workflow.execute_local_activity(
                 RECORD_ACTIVITY,
                 request,

@@ -22,11 +22,10 @@ class Reporting(JourneyBase):
         self._dirty = True
         return mark
 
-    async def _flush(self, first: bool = False, local: bool = False) -> None:
+    async def _flush(self, first: bool = False) -> None:
         """Write pending timeline events and tasks to the read model in one activity."""
         if first:
             await self._recorder.flush(
-                local=local,
                 invoice=self._invoice,
                 policy_name=self._policy.name,
                 policy_version=self._policy.version,

@@ -122,10 +122,9 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             # Its own key, in the first workflow task (see workflows.recording).
             self._recorder.emit_named("started", "journey_started", input.actor, **started)
             self._dirty = True
-            await self._flush(first=True, local=True)
         else:
             self._emit("journey_started", input.actor, **started)
-            await self._flush(first=True)
+        await self._flush(first=True)
         customer = self._s.customer
         if customer.kind == "key":
             self._hold(CALL)
