@@ -100,10 +100,9 @@ async def start_raw(system: System, policy: Policy, item: Prepared) -> None:
 
 
 async def start_api(system: System, body: dict[str, Any]) -> None:
-    headers = system.headers("integration")
-    response = await system.api.post("/v1/invoices", json=body, headers=headers)
-    if response.status_code != 201:
-        raise RuntimeError(f"POST /v1/invoices answered {response.status_code}: {response.text}")
+    answer = await system.lean.post_json("/v1/invoices", body, system.headers("integration"))
+    if answer.status != 201:
+        raise RuntimeError(f"POST /v1/invoices answered {answer.status}: {answer.text}")
 
 
 @dataclass

@@ -71,8 +71,9 @@ async def run(options: Options) -> None:
             f"(no --db-filename); worker {worker}: build_workers, real activities, outbox senders "
             f"(no provider credentials), {WORKER_THREADS} activity threads; read model: "
             f"{system.database_kind}; API: `python {' '.join(system.api_command[1:])}` (uvicorn, "
-            f"{http} + {loop}) in a child process on {system.api_url}, driven over real HTTP by "
-            f"httpx.AsyncClient; raw starts and updates from this process with their own client",
+            f"{http} + {loop}) in a child process on {system.api_url}, driven over real HTTP "
+            f"(starts by bench/http.py's keep-alive client, the rest by httpx.AsyncClient); "
+            f"raw starts and updates from this process with their own client",
             flush=True,
         )
 

@@ -36,6 +36,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import build_senders
+from bench.http import LeanClient
 from bench.report import note
 from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
@@ -127,6 +128,8 @@ class System:
     raw: Client
     """A client of its own for the raw measurements, as the API process has its own."""
     api: httpx.AsyncClient
+    lean: LeanClient
+    """The start rounds' and the burst's POSTs (bench/http.py: a fraction of httpx's CPU)."""
     api_url: str
     api_command: list[str]
     worker_mode: str
@@ -297,6 +300,7 @@ async def running_system(
                     timeout=60,
                     trust_env=False,
                 ),
+                lean=LeanClient(url, concurrency),
                 api_url=url,
                 api_command=command,
                 worker_mode=worker_mode,
@@ -310,6 +314,7 @@ async def running_system(
 
             stack.push_async_callback(_stop, api_process, "the API", tmp / "api.log")
             stack.push_async_callback(system.api.aclose)
+            stack.push_async_callback(system.lean.aclose)
             await _wait_for_api(api_process, url, tmp / "api.log")
             yield system
 
