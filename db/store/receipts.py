@@ -113,6 +113,15 @@ class ReceiptStore(InvoiceStore):
 
     def apply_early_receipts(self, provider_message_id: str) -> list[Receipt]:
         """Apply the receipts held for `provider_message_id`, once (the held rows are deleted)."""
+        # Nearly always none are held: look before opening a write transaction, which on SQLite
+        # would take the database's write lock for nothing on every send. Safe, as the callers
+        # look after their own commit: a receipt held after this look is applied by its holder.
+        held_any = sa.select(EarlyReceiptRow.event_key).where(
+            EarlyReceiptRow.provider_message_id == provider_message_id
+        )
+        with self._sessions() as session:
+            if session.scalars(held_any.limit(1)).first() is None:
+                return []
         with self._sessions.begin() as session:
             message = session.scalars(
                 sa.select(MessageRow.key).where(
