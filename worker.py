@@ -69,6 +69,7 @@ def build_workers(
         max_concurrent_activities=slots,
         # A journey's first record is a local activity (workflows.recording): a few at a time.
         max_concurrent_local_activities=max(1, slots // 4),
+        max_cached_workflows=settings.worker_cached_journeys,
     )
     rates = {"sendgrid": settings.sendgrid_rate_per_s, "twilio": settings.twilio_rate_per_s}
     delivery = [

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare_workflow import BareReminder
+from settings import Settings
 from worker import WORKER_THREADS
 from workflows.sandbox import workflow_runner
 
@@ -44,6 +45,7 @@ async def main() -> None:
                 workflow_runner=workflow_runner(),
                 activity_executor=executor,
                 max_concurrent_activities=slots,
+                max_cached_workflows=Settings().worker_cached_journeys,
             ),
             Worker(
                 client,

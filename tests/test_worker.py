@@ -104,3 +104,56 @@ async def test_two_workers_together_send_at_most_the_providers_rate(
     # few through at once (four, in one loaded CI run: ten spread over exactly 3.0 s), then one
     # every 1/RATE s: at 2/s ten take at least 3 s. Alone here they take 4.8 to 8.8 s.
     assert span >= (EMAILS - BURST) / RATE * 0.75
+
+
+async def test_a_worker_keeping_one_journey_in_memory_still_sends_each_reminder_once(
+    dev_server_env: WorkflowEnvironment, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    """DUNWELL_WORKER_CACHED_JOURNEYS=1: every other journey's task evicts the one in memory,
+    so each wakes by replaying its history, and still sends its reminder exactly once."""
+    url = f"sqlite:///{tmp_path / 'dunwell.db'}"
+    migrate(url)
+    store = Store(make_sessionmaker(make_engine(url)))
+    queue = f"cache-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        sendgrid_api_key=SecretStr(fake.SENDGRID_API_KEY),
+        sendgrid_base_url=fake_providers.base_url,
+        twilio_account_sid=None,
+        worker_cached_journeys=1,
+    )
+    domain = f"{queue}.example"
+    client = dev_server_env.client
+    journeys = 6
+    with ThreadPoolExecutor(8) as executor:
+        workers = build_workers(client, store, build_senders(settings), queue, executor, settings)
+        assert workers[0].config()["max_cached_workflows"] == 1
+        async with running(workers):
+            due = datetime.now(UTC) + timedelta(seconds=2)
+            for n in range(journeys):
+                invoice = Invoice(
+                    invoice_id=f"{queue}-{n}", amount=Decimal("10.00"), currency="EUR",
+                    issued_on=date.today(), due_on=due.date(), due_at=due,
+                    payment_url="https://pay.example.com/x",
+                    customer=Customer(id="C-1", name="Debtor", email=f"d{n}@{domain}"),
+                )  # fmt: skip
+                await client.start_workflow(
+                    InvoiceJourney.run,
+                    JourneyInput(invoice=invoice, policy=ONE_EMAIL, actor="test"),
+                    id=workflow_id(invoice.invoice_id),
+                    task_queue=queue,
+                    search_attributes=start_search_attributes(invoice),
+                )
+            recorded: list[str] = []
+            for _ in range(120):
+                recorded = [
+                    m.status for n in range(journeys) for m in store.list_messages(f"{queue}-{n}")
+                ]
+                if len(recorded) >= journeys:
+                    break
+                await asyncio.sleep(0.5)
+            for n in range(journeys):
+                await client.get_workflow_handle(workflow_id(f"{queue}-{n}")).terminate("done")
+
+    arrived = sorted(str(m["to"]) for m in fake_providers.received if str(m["to"]).endswith(domain))
+    assert arrived == sorted(f"d{n}@{domain}" for n in range(journeys))
+    assert recorded == ["sent"] * journeys
