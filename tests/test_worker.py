@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -42,22 +43,50 @@ ONE_EMAIL = Policy(
 )  # fmt: skip
 
 
-async def test_two_workers_together_send_at_most_the_providers_rate(
-    dev_server_env: WorkflowEnvironment, fake_providers: FakeProviders, tmp_path: Path
-) -> None:
+def sqlite_store(tmp_path: Path) -> Store:
     url = f"sqlite:///{tmp_path / 'dunwell.db'}"
     migrate(url)
-    store = Store(make_sessionmaker(make_engine(url)))
-    queue = f"paced-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
+    return Store(make_sessionmaker(make_engine(url)))
+
+
+def email_only(fake_providers: FakeProviders, **more: Any) -> Settings:
+    """SendGrid against the fake; no Twilio."""
+    return Settings(
         sendgrid_api_key=SecretStr(fake.SENDGRID_API_KEY),
         sendgrid_base_url=fake_providers.base_url,
-        sendgrid_rate_per_s=RATE,
         twilio_account_sid=None,
         twilio_auth_token=None,
         twilio_from=None,
         twilio_whatsapp_from=None,
+        **more,
     )
+
+
+async def start_one_email_journeys(client: Client, queue: str, domain: str, count: int) -> None:
+    """`count` journeys whose one email falls due in two seconds, to d<n>@`domain`."""
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    for n in range(count):
+        invoice = Invoice(
+            invoice_id=f"{queue}-{n}", amount=Decimal("10.00"), currency="EUR",
+            issued_on=date.today(), due_on=due.date(), due_at=due,
+            payment_url="https://pay.example.com/x",
+            customer=Customer(id="C-1", name="Debtor", email=f"d{n}@{domain}"),
+        )  # fmt: skip
+        await client.start_workflow(
+            InvoiceJourney.run,
+            JourneyInput(invoice=invoice, policy=ONE_EMAIL, actor="test"),
+            id=workflow_id(invoice.invoice_id),
+            task_queue=queue,
+            search_attributes=start_search_attributes(invoice),
+        )
+
+
+async def test_two_workers_together_send_at_most_the_providers_rate(
+    dev_server_env: WorkflowEnvironment, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    store = sqlite_store(tmp_path)
+    queue = f"paced-{uuid.uuid4().hex[:8]}"
+    settings = email_only(fake_providers, sendgrid_rate_per_s=RATE)
     domain = f"{queue}.example"
     client = dev_server_env.client
     target = client.service_client.config.target_host
@@ -71,21 +100,7 @@ async def test_two_workers_together_send_at_most_the_providers_rate(
             senders = build_senders(settings)
             workers = build_workers(connection, store, senders, queue, executor, settings)
             await stack.enter_async_context(running(workers))
-        due = datetime.now(UTC) + timedelta(seconds=2)
-        for n in range(EMAILS):
-            invoice = Invoice(
-                invoice_id=f"{queue}-{n}", amount=Decimal("10.00"), currency="EUR",
-                issued_on=date.today(), due_on=due.date(), due_at=due,
-                payment_url="https://pay.example.com/x",
-                customer=Customer(id="C-1", name="Debtor", email=f"d{n}@{domain}"),
-            )  # fmt: skip
-            await client.start_workflow(
-                InvoiceJourney.run,
-                JourneyInput(invoice=invoice, policy=ONE_EMAIL, actor="test"),
-                id=workflow_id(invoice.invoice_id),
-                task_queue=queue,
-                search_attributes=start_search_attributes(invoice),
-            )
+        await start_one_email_journeys(client, queue, domain, EMAILS)
         for _ in range(120):
             arrived = [m for m in fake_providers.received if str(m["to"]).endswith(domain)]
             if len(arrived) >= EMAILS:
@@ -111,16 +126,9 @@ async def test_a_worker_keeping_one_journey_in_memory_still_sends_each_reminder_
 ) -> None:
     """DUNWELL_WORKER_CACHED_JOURNEYS=1: every other journey's task evicts the one in memory,
     so each wakes by replaying its history, and still sends its reminder exactly once."""
-    url = f"sqlite:///{tmp_path / 'dunwell.db'}"
-    migrate(url)
-    store = Store(make_sessionmaker(make_engine(url)))
+    store = sqlite_store(tmp_path)
     queue = f"cache-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        sendgrid_api_key=SecretStr(fake.SENDGRID_API_KEY),
-        sendgrid_base_url=fake_providers.base_url,
-        twilio_account_sid=None,
-        worker_cached_journeys=1,
-    )
+    settings = email_only(fake_providers, worker_cached_journeys=1)
     domain = f"{queue}.example"
     client = dev_server_env.client
     journeys = 6
@@ -128,21 +136,7 @@ async def test_a_worker_keeping_one_journey_in_memory_still_sends_each_reminder_
         workers = build_workers(client, store, build_senders(settings), queue, executor, settings)
         assert workers[0].config()["max_cached_workflows"] == 1
         async with running(workers):
-            due = datetime.now(UTC) + timedelta(seconds=2)
-            for n in range(journeys):
-                invoice = Invoice(
-                    invoice_id=f"{queue}-{n}", amount=Decimal("10.00"), currency="EUR",
-                    issued_on=date.today(), due_on=due.date(), due_at=due,
-                    payment_url="https://pay.example.com/x",
-                    customer=Customer(id="C-1", name="Debtor", email=f"d{n}@{domain}"),
-                )  # fmt: skip
-                await client.start_workflow(
-                    InvoiceJourney.run,
-                    JourneyInput(invoice=invoice, policy=ONE_EMAIL, actor="test"),
-                    id=workflow_id(invoice.invoice_id),
-                    task_queue=queue,
-                    search_attributes=start_search_attributes(invoice),
-                )
+            await start_one_email_journeys(client, queue, domain, journeys)
             recorded: list[str] = []
             for _ in range(120):
                 recorded = [
