@@ -45,7 +45,8 @@ async def main() -> None:
                 workflow_runner=workflow_runner(),
                 activity_executor=executor,
                 max_concurrent_activities=slots,
-                max_cached_workflows=Settings().worker_cached_journeys,
+                # The default, as the surge's worker runs with no DUNWELL_* setting of the caller's.
+                max_cached_workflows=Settings.model_fields["worker_cached_journeys"].default,
             ),
             Worker(
                 client,

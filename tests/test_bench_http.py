@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from bench.http import LeanClient
 
@@ -48,21 +50,23 @@ class Server:
         writer.close()
 
 
-async def serve(server: Server) -> tuple[asyncio.Server, str]:
+@asynccontextmanager
+async def client_of(server: Server, connections: int) -> AsyncIterator[LeanClient]:
+    """`server` listening on a free loopback port, and a client of it; both closed afterwards."""
     listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
-    return listening, f"http://127.0.0.1:{port}"
+    client = LeanClient(f"http://127.0.0.1:{port}", connections)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        listening.close()
 
 
 async def test_posts_json_and_reuses_one_connection_for_sequential_requests() -> None:
     server = Server()
-    listening, url = await serve(server)
-    client = LeanClient(url, connections=4)
-    try:
+    async with client_of(server, connections=4) as client:
         answers = [await client.post_json("/v1/x", {"n": n}, {"X-Key": "k"}) for n in range(5)]
-    finally:
-        await client.aclose()
-        listening.close()
     assert [a.status for a in answers] == [201] * 5
     assert [json.loads(a.body)["echo"]["n"] for a in answers] == list(range(5))
     assert server.connections == 1
@@ -70,42 +74,27 @@ async def test_posts_json_and_reuses_one_connection_for_sequential_requests() ->
 
 async def test_a_connection_the_server_closed_is_not_used_again() -> None:
     server = Server(close_after=1)
-    listening, url = await serve(server)
-    client = LeanClient(url, connections=2)
-    try:
+    async with client_of(server, connections=2) as client:
         answers = [await client.post_json("/v1/x", {"n": n}, {}) for n in range(3)]
-    finally:
-        await client.aclose()
-        listening.close()
     assert [a.status for a in answers] == [201] * 3
     assert server.connections == 3
 
 
 async def test_a_connection_the_server_dropped_while_idle_is_not_used_again() -> None:
     server = Server(close_after=1, announce=False)
-    listening, url = await serve(server)
-    client = LeanClient(url, connections=2)
-    try:
+    async with client_of(server, connections=2) as client:
         answers = []
         for n in range(3):
             answers.append(await client.post_json("/v1/x", {"n": n}, {}))
             await asyncio.sleep(0.1)  # the server closes the idle connection meanwhile
-    finally:
-        await client.aclose()
-        listening.close()
     assert [a.status for a in answers] == [201] * 3
     assert server.connections == 3
 
 
 async def test_concurrent_requests_open_at_most_the_allowed_connections() -> None:
     server = Server()
-    listening, url = await serve(server)
-    client = LeanClient(url, connections=3)
-    try:
+    async with client_of(server, connections=3) as client:
         posts = (client.post_json("/v1/x", {"n": n}, {}) for n in range(12))
         answers = await asyncio.gather(*posts)
-    finally:
-        await client.aclose()
-        listening.close()
     assert sorted(json.loads(a.body)["echo"]["n"] for a in answers) == list(range(12))
     assert server.connections <= 3

@@ -110,23 +110,16 @@ class Recorder:
         events, self.pending = self.pending, []
         tasks, self.tasks = self.tasks, []
         high = self.emitted
-        request = RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first)
-        summary = self._label + (", ".join(e.kind for e in events) or "status")
-        if first and self.emitted == self.flushed:  # only named events (a task is numbered too)
-            await workflow.execute_local_activity(
-                RECORD_ACTIVITY,
-                request,
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RETRY,
-                summary=summary,
-            )
-            return  # no numbered event in it: what was flushed before stays as it was
-        await workflow.execute_activity(
+        # The journey's first record, with only named events in it (a task is numbered too), is a
+        # local activity (see above); every other record is an activity.
+        local = first and self.emitted == self.flushed
+        run = workflow.execute_local_activity if local else workflow.execute_activity
+        await run(
             RECORD_ACTIVITY,
-            request,
+            RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RETRY,
-            summary=summary,
+            summary=self._label + (", ".join(e.kind for e in events) or "status"),
         )
         self.flushed = max(self.flushed, high)
 
