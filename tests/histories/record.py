@@ -34,6 +34,9 @@ from tests.workflows.conftest import (
     Journeys,
     fake_workers,
     late_payments_while_closing,
+    lone_plan,
+    pay,
+    pay_while_recording,
 )
 from workflows.journey import InvoiceJourney
 from workflows.models import (
@@ -286,6 +289,22 @@ async def _paid_during_the_last_record(journeys: Journeys) -> WorkflowHandle[Any
     return handle
 
 
+async def _plan_paid_while_continuing(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """A plan on its own that continues as new right after the record during which a second part
+    payment reaches it, then is paid in full. Recorded with `--before
+    plan-continues-as-new-with-nothing-unrecorded` (the old run ends with that payment unrecorded,
+    the next run does not record it)."""
+    fakes = journeys.fakes
+    handle = await lone_plan(journeys, history_budget=20)
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
+    fakes.on_record = pay_while_recording(handle, "100.00", pay("50.00", "B-2"))
+    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "B-1"))
+    await journeys.sleep(timedelta(hours=1))
+    await handle.signal(InstalmentPlan.payment_received, pay("1100.00", "B-3"))
+    await handle.result()
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -303,7 +322,10 @@ SCENARIOS = {
     "debtor_replied_and_disputed": _debtor_replied_and_disputed,
     "reached_nobody": _reached_nobody,
     "paid_during_the_last_record": _paid_during_the_last_record,
+    "plan_paid_while_continuing": _plan_paid_while_continuing,
 }
+CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
+"""Scenarios whose workflow continues as new: stored run by run."""
 
 
 def _patch_ids() -> set[str]:
@@ -352,7 +374,7 @@ async def main(suffix: str, names: list[str]) -> None:
                 if name == "plan_defaulted":
                     plan = env.client.get_workflow_handle(f"{handle.id}-plan-1")
                     histories[f"{name}_plan"] = await plan.fetch_history()
-                if name == "plan_continued_as_new":
+                if name in CONTINUED_AS_NEW:
                     histories = await _every_run(env.client, handle.id, name)
             for stem, history in histories.items():
                 path = HERE / f"{stem}_{suffix}.json"

@@ -34,11 +34,13 @@ from workflows.messaging import provider_queue
 from workflows.models import (
     ChannelOutcome,
     Customer,
+    Instalment,
     Invoice,
     JourneyInput,
     MessageRequest,
     MessageResult,
     PaymentReceived,
+    PlanInput,
     RecordRequest,
     TimelineEvent,
 )
@@ -309,3 +311,57 @@ async def today(journeys: Journeys) -> date:
     """The test server's date in Amsterdam, where the test debtors live."""
     now = await journeys.env.get_current_time()
     return now.astimezone(ZoneInfo("Europe/Amsterdam")).date()
+
+
+async def lone_plan(journeys: Journeys, history_budget: int) -> WorkflowHandle[Any, Any]:
+    """A plan of one instalment of EUR 1250.00 in 20 days, started on its own (no journey) with a
+    tiny history budget, so that it continues as new within a few steps."""
+    day = await today(journeys)
+    amount = Decimal("1250.00")
+    invoice = f"{journeys.task_queue}-alone-{len(journeys.started)}"
+    plan_input = PlanInput(
+        invoice=Invoice(
+            invoice_id=invoice,
+            amount=amount,
+            currency="EUR",
+            issued_on=day,
+            due_on=day,
+            payment_url="https://pay.example.com/alone",
+            customer=Customer(
+                id="C-17",
+                name="De Vries",
+                email="ap@devries.example",
+                phone="+31612345678",
+                timezone="Europe/Amsterdam",
+                country="NL",
+            ),
+        ),
+        number=1,
+        policy=STANDARD_POLICY,
+        instalments=[Instalment(due_on=day + timedelta(days=20), amount=amount)],
+        history_budget=history_budget,
+    )
+    handle = await journeys.env.client.start_workflow(
+        InstalmentPlan.run,
+        plan_input,
+        id=f"invoice-{invoice}-plan-1",
+        task_queue=journeys.task_queue,
+    )
+    journeys.started.append(handle)  # ended by the fixture, whatever happens here
+    return handle
+
+
+def pay_while_recording(
+    handle: WorkflowHandle[Any, Any], paid_before: str, payment: PaymentReceived
+) -> Callable[[RecordRequest], Awaitable[None]]:
+    """An `on_record` that signals `payment` to the plan `handle`, once, while the plan writes
+    the record that shows `paid_before` (a decimal string) paid."""
+    sent: list[PaymentReceived] = []
+
+    async def while_recording(request: RecordRequest) -> None:
+        view = request.snapshot.plan
+        if view is not None and view.paid == Decimal(paid_before) and not sent:
+            sent.append(payment)
+            await handle.signal(InstalmentPlan.payment_received, payment)
+
+    return while_recording

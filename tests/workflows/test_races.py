@@ -28,7 +28,9 @@ from tests.workflows.conftest import (
     Journeys,
     fake_workers,
     late_payments_while_closing,
+    lone_plan,
     pay,
+    pay_while_recording,
     run_lengths,
     today,
 )
@@ -37,15 +39,12 @@ from workflows.models import (
     AgreeArrangement,
     Close,
     ContactChanged,
-    Customer,
     DisputeOutcome,
     Instalment,
-    Invoice,
     MessageBounced,
     OpenDispute,
     Outcome,
     Pause,
-    PlanInput,
     PlanOutcome,
     PlanResult,
     RecordRequest,
@@ -54,7 +53,7 @@ from workflows.models import (
     Stage,
 )
 from workflows.plan import InstalmentPlan
-from workflows.policy import STANDARD_POLICY, Channel
+from workflows.policy import Channel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -363,36 +362,8 @@ async def test_a_plan_resends_a_bounced_message_sent_before_it_continued_as_new(
 ) -> None:
     """The plan's state crosses continue-as-new whole: a bounce of its latest message, sent by
     an earlier run, still has it sent again on another channel."""
-    day = await today(journeys)
-    amount = Decimal("1250.00")
-    invoice = f"{journeys.task_queue}-alone"  # the plan runs on its own, with a tiny budget
-    plan_input = PlanInput(
-        invoice=Invoice(
-            invoice_id=invoice,
-            amount=amount,
-            currency="EUR",
-            issued_on=day,
-            due_on=day,
-            payment_url="https://pay.example.com/alone",
-            customer=Customer(
-                id="C-17",
-                name="De Vries",
-                email="ap@devries.example",
-                phone="+31612345678",
-                timezone="Europe/Amsterdam",
-                country="NL",
-            ),
-        ),
-        number=1,
-        policy=STANDARD_POLICY,
-        instalments=[Instalment(due_on=day + timedelta(days=20), amount=amount)],
-        history_budget=20,
-    )
-    plan_id = f"invoice-{invoice}-plan-1"
-    handle = await journeys.env.client.start_workflow(
-        InstalmentPlan.run, plan_input, id=plan_id, task_queue=journeys.task_queue
-    )
-    journeys.started.append(handle)  # ended by the fixture, whatever happens here
+    handle = await lone_plan(journeys, history_budget=20)
+    plan_id = handle.id
     await journeys.until(lambda: "instalment_reminder" in fakes.templates)
     await journeys.sleep(timedelta(hours=2))
     assert len(await run_lengths(journeys.env.client, plan_id)) >= 2  # it continued as new
@@ -406,3 +377,20 @@ async def test_a_plan_resends_a_bounced_message_sent_before_it_continued_as_new(
         lambda: fakes.templates.count("instalment_reminder") == 2, step=timedelta(hours=1)
     )
     assert fakes.sent[-1].channels == [Channel.sms]
+
+
+async def test_a_plan_records_a_payment_that_came_while_it_continued_as_new(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """A part payment that reaches the plan while it writes the record after which it continues
+    as new is on the plan's next record (the console's plan shows it), not left with the old
+    run."""
+    handle = await lone_plan(journeys, history_budget=20)
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
+    fakes.on_record = pay_while_recording(handle, "100.00", pay("50.00", "PART-2"))
+    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "PART-1"))
+    await journeys.sleep(timedelta(hours=1))
+    assert {r.snapshot.plan.paid for r in fakes.records if r.snapshot.plan} >= {Decimal("100.00")}
+    assert len(await run_lengths(journeys.env.client, handle.id)) == 2  # it continued as new
+    latest = [r.snapshot.plan for r in fakes.records if r.snapshot.plan is not None][-1]
+    assert latest.paid == Decimal("150.00") and latest.outstanding == Decimal("1100.00")

@@ -6,7 +6,8 @@ instalment is paid (`completed`) or when the grace runs out (`defaulted`), and o
 when the plan is cancelled, replaced, or the journey closes. Payments reach it from the journey.
 
 Long plans stay small: it continues as new when Temporal suggests it or at its history budget,
-carrying all of its state (`PlanState`, with queued messages and the latest one sent).
+carrying all of its state (`PlanState`, with queued messages and the latest one sent), once what
+its signals changed is recorded.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from workflows.plan import ledger
 from workflows.plan.timing import instalment_due, reminder_at
 from workflows.policy import Channel, Tone
 from workflows.recording import Published, Recorder
+
+PATCH_CLEAN_CONTINUE = "plan-continues-as-new-with-nothing-unrecorded"
 
 
 @workflow.defn(name="InstalmentPlan")
@@ -122,16 +125,15 @@ class InstalmentPlan:
                 continue  # something happened: look again before waiting
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._dirty and workflow.patched(PATCH_CLEAN_CONTINUE):
+                    continue  # a signal changed the plan meanwhile: record that first
                 self._state.emitted = self._recorder.emitted
-                workflow.continue_as_new(
-                    input.model_copy(
-                        update={
-                            "state": self._state,
-                            "unreachable": sorted(self._unreachable),
-                            "invoice": self._invoice,
-                        }
-                    )
-                )
+                carried = {
+                    "state": self._state,
+                    "invoice": self._invoice,
+                    "unreachable": sorted(self._unreachable),
+                }
+                workflow.continue_as_new(input.model_copy(update=carried))
             self._publish(wake)
             await self._sleep_until(wake, f"instalment {current.number}")
         self._state.queued.clear()
