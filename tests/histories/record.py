@@ -36,7 +36,7 @@ from tests.workflows.conftest import (
     late_payments_while_closing,
     lone_plan,
     pay,
-    pay_while_recording,
+    signal_while_recording,
 )
 from workflows.journey import InvoiceJourney
 from workflows.models import (
@@ -297,7 +297,9 @@ async def _plan_paid_while_continuing(journeys: Journeys) -> WorkflowHandle[Any,
     fakes = journeys.fakes
     handle = await lone_plan(journeys, history_budget=20)
     await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
-    fakes.on_record = pay_while_recording(handle, "100.00", pay("50.00", "B-2"))
+    fakes.on_record = signal_while_recording(
+        handle, "100.00", InstalmentPlan.payment_received, pay("50.00", "B-2")
+    )
     await handle.signal(InstalmentPlan.payment_received, pay("100.00", "B-1"))
     await journeys.sleep(timedelta(hours=1))
     await handle.signal(InstalmentPlan.payment_received, pay("1100.00", "B-3"))

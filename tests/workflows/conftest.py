@@ -351,17 +351,17 @@ async def lone_plan(journeys: Journeys, history_budget: int) -> WorkflowHandle[A
     return handle
 
 
-def pay_while_recording(
-    handle: WorkflowHandle[Any, Any], paid_before: str, payment: PaymentReceived
+def signal_while_recording(
+    handle: WorkflowHandle[Any, Any], paid_before: str, signal: Callable[..., Any], arg: Any
 ) -> Callable[[RecordRequest], Awaitable[None]]:
-    """An `on_record` that signals `payment` to the plan `handle`, once, while the plan writes
-    the record that shows `paid_before` (a decimal string) paid."""
-    sent: list[PaymentReceived] = []
+    """An `on_record` that sends the plan `handle` its `signal` with `arg`, once, while the plan
+    writes the record that shows `paid_before` (a decimal string) paid."""
+    sent: list[Any] = []
 
     async def while_recording(request: RecordRequest) -> None:
         view = request.snapshot.plan
         if view is not None and view.paid == Decimal(paid_before) and not sent:
-            sent.append(payment)
-            await handle.signal(InstalmentPlan.payment_received, payment)
+            sent.append(arg)
+            await handle.signal(signal, arg)
 
     return while_recording

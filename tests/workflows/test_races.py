@@ -30,8 +30,8 @@ from tests.workflows.conftest import (
     late_payments_while_closing,
     lone_plan,
     pay,
-    pay_while_recording,
     run_lengths,
+    signal_while_recording,
     today,
 )
 from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
@@ -40,6 +40,7 @@ from workflows.models import (
     Close,
     ContactChanged,
     DisputeOutcome,
+    EndPlan,
     Instalment,
     MessageBounced,
     OpenDispute,
@@ -387,10 +388,28 @@ async def test_a_plan_records_a_payment_that_came_while_it_continued_as_new(
     run."""
     handle = await lone_plan(journeys, history_budget=20)
     await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
-    fakes.on_record = pay_while_recording(handle, "100.00", pay("50.00", "PART-2"))
+    fakes.on_record = signal_while_recording(
+        handle, "100.00", InstalmentPlan.payment_received, pay("50.00", "PART-2")
+    )
     await handle.signal(InstalmentPlan.payment_received, pay("100.00", "PART-1"))
     await journeys.sleep(timedelta(hours=1))
     assert {r.snapshot.plan.paid for r in fakes.records if r.snapshot.plan} >= {Decimal("100.00")}
     assert len(await run_lengths(journeys.env.client, handle.id)) == 2  # it continued as new
     latest = [r.snapshot.plan for r in fakes.records if r.snapshot.plan is not None][-1]
     assert latest.paid == Decimal("150.00") and latest.outstanding == Decimal("1100.00")
+
+
+async def test_a_plan_ended_while_it_continued_as_new_is_recorded_as_ended(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """The journey ends its plan while the plan writes the record after which it continues as
+    new: the plan's last record says it ended (the console shows it cancelled, not running)."""
+    handle = await lone_plan(journeys, history_budget=20)
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
+    end = EndPlan(outcome=PlanOutcome.cancelled, reason="the agent cancelled the plan")
+    fakes.on_record = signal_while_recording(handle, "100.00", InstalmentPlan.end_plan, end)
+    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "PART-1"))
+
+    assert (await handle.result()).outcome == PlanOutcome.cancelled
+    latest = [r.snapshot.plan for r in fakes.records if r.snapshot.plan is not None][-1]
+    assert latest.status == PlanOutcome.cancelled and latest.paid == Decimal("100.00")
