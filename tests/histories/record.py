@@ -35,6 +35,7 @@ from tests.workflows.conftest import (
     fake_workers,
     late_payments_while_closing,
     lone_plan,
+    paid_while_falling_back,
     pay,
     signal_while_recording,
 )
@@ -307,6 +308,17 @@ async def _plan_paid_while_continuing(journeys: Journeys) -> WorkflowHandle[Any,
     return handle
 
 
+async def _paid_while_falling_back(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """The reminder's email bounces, and the invoice is paid while the record of its fallback to
+    SMS is written. Recorded with `--before withdraw-a-message-when-closed-while-recording` (the
+    SMS still goes out, then the thank-you)."""
+    handle = await journeys.start("paid-fallback", due_in=timedelta(days=5))
+    deliveries = paid_while_falling_back(handle, journeys.fakes)
+    await handle.result()
+    assert ("thank_you", True) in deliveries, deliveries
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -325,6 +337,7 @@ SCENARIOS = {
     "reached_nobody": _reached_nobody,
     "paid_during_the_last_record": _paid_during_the_last_record,
     "plan_paid_while_continuing": _plan_paid_while_continuing,
+    "paid_while_falling_back": _paid_while_falling_back,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""

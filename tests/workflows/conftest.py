@@ -307,6 +307,30 @@ def late_payments_while_closing(
     return seen
 
 
+def paid_while_falling_back(
+    handle: WorkflowHandle[Any, Any], fakes: FakeActivities
+) -> list[tuple[str, bool]]:
+    """The email bounces at once, so the journey's next message falls back to another channel;
+    the invoice is paid in full (BANK-1) while the record of that fallback is written. The list
+    answered fills with each delivery asked for: its template, and whether it came after the
+    payment."""
+    fakes.bounce = {Channel.email}
+    deliveries: list[tuple[str, bool]] = []
+
+    async def log(request: MessageRequest) -> None:
+        deliveries.append((request.template, bool(paid)))
+
+    paid: list[str] = []
+
+    async def while_recording(request: RecordRequest) -> None:
+        if not paid and any(e.kind == "channel_fallback" for e in request.events):
+            paid.append("BANK-1")
+            await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+
+    fakes.on_deliver, fakes.on_record = log, while_recording
+    return deliveries
+
+
 async def today(journeys: Journeys) -> date:
     """The test server's date in Amsterdam, where the test debtors live."""
     now = await journeys.env.get_current_time()

@@ -29,6 +29,7 @@ from tests.workflows.conftest import (
     fake_workers,
     late_payments_while_closing,
     lone_plan,
+    paid_while_falling_back,
     pay,
     run_lengths,
     signal_while_recording,
@@ -197,6 +198,23 @@ async def test_a_dispute_resolved_during_a_pause_is_told_once_the_pause_ends(
     await handle.execute_update(InvoiceJourney.resume, Resume(reason="back home"))
     await journeys.until(lambda: "dispute_review" in fakes.templates, step=timedelta(minutes=10))
     assert fakes.templates.count("dispute_review") == 1
+
+
+async def test_a_reminder_is_withdrawn_when_paid_while_the_record_before_it_is_written(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """The reminder's email bounced, so it falls back to the debtor's phone; the invoice is paid
+    in full while the fallback's record is written. The text is not sent (the debtor paid), the
+    timeline says the message was withdrawn, and the thank-you goes out."""
+    handle = await journeys.start(due_in=timedelta(days=5))
+    deliveries = paid_while_falling_back(handle, fakes)
+
+    assert (await handle.result()).outcome == Outcome.paid
+    assert [template for template, after in deliveries if after] == ["thank_you"]
+    withdrawn = [e for e in fakes.events if e.kind == "message_withdrawn"]
+    assert [(e.detail["template"], e.detail["reason"]) for e in withdrawn] == [
+        ("reminder_before_due", "paid")
+    ]
 
 
 # ---- the last events ---------------------------------------------------------------------------

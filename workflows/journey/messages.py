@@ -23,6 +23,8 @@ PATCH_FALLBACK = "fall-back-to-another-channel"
 PATCH_ONE_OFFS_WAIT = "one-off-messages-wait-for-holds"
 PATCH_CONFIRM_DISPUTE = "confirm-a-debtors-dispute"
 """Before it, a one-off message that met a hold was withdrawn for good."""
+PATCH_CLOSED_WHILE_RECORDING = "withdraw-a-message-when-closed-while-recording"
+"""Before it, a message whose journey closed while the record before it was written was sent."""
 
 
 class Messages(JourneyBase):
@@ -84,8 +86,17 @@ class Messages(JourneyBase):
         `channels` given: send on each of them (a step's channels), unless `first_that_works`;
         none given: on the debtor's first reachable channel.
         """
+        after_close = self._s.outcome is not None  # the thank-you
         await self._flush()
         s = self._s
+        if (
+            s.outcome is not None
+            and not after_close
+            and workflow.patched(PATCH_CLOSED_WHILE_RECORDING)
+        ):
+            # Paid (or closed) while the record before it was written: not sent.
+            self._emit("message_withdrawn", "system", template=template, reason=self._stage().value)
+            return False
         all_channels = channels is not None and not first_that_works
         ordered = reachable_channels(s.customer, channels or ALL_CHANNELS, s.unreachable)
         if not ordered:
