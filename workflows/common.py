@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 from workflows.models import ContactChanged, Customer
@@ -36,6 +37,13 @@ DELIVER_TIMEOUT = timedelta(seconds=30)
 a worker killed mid-send has its attempt retried elsewhere this soon."""
 
 ALL_CHANNELS = (Channel.email, Channel.sms, Channel.whatsapp)
+
+
+def history_too_long(budget: int) -> bool:
+    """Whether this run should continue as new: Temporal suggests it, or the history reached the
+    workflow's own `budget` of events."""
+    info = workflow.info()
+    return info.is_continue_as_new_suggested() or info.get_current_history_length() >= budget
 
 
 def reachable_channels(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 from workflows import schedule
+from workflows.common import history_too_long
 from workflows.journey import holds
 from workflows.journey.commands import Commands
 from workflows.journey.facts import Facts
@@ -163,11 +164,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
     def _continue_as_new_if_long(self) -> None:
         """A long journey (many payments, a ladder that ends waiting on a person) starts afresh
         with its state, between plans and with every handler finished."""
-        info = workflow.info()
-        long = (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._input.history_budget
-        )
+        long = history_too_long(self._input.history_budget)
         if not long or not self._plans.idle or not workflow.all_handlers_finished():
             return
         if self._recorder.pending or self._dirty:

@@ -1,4 +1,5 @@
-"""Who paid what: a payment fills the earliest open instalments first (pure, no Temporal)."""
+"""Who paid what: a payment fills the earliest open instalments first; what the plan's messages
+say about the instalments (pure, no Temporal)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,19 @@ def allocate(view: PlanView, amount: Decimal) -> list[int]:
 def current(view: PlanView) -> InstalmentView | None:
     """The earliest instalment not fully paid."""
     return next((i for i in view.instalments if i.status != InstalmentStatus.paid), None)
+
+
+def instalment_extra(view: PlanView, instalment: InstalmentView) -> dict[str, str]:
+    """The template fields of a message about `instalment`."""
+    return {
+        "instalment_number": str(instalment.number),
+        "instalment_count": str(len(view.instalments)),
+        "instalment_amount": str(instalment.amount - instalment.paid),
+        "instalment_due_on": instalment.due_on.isoformat(),
+    }
+
+
+def schedule_extra(view: PlanView) -> dict[str, str]:
+    """The template fields of the message confirming the plan: every instalment's day and amount."""
+    plan = ";".join(f"{i.due_on.isoformat()}={i.amount}" for i in view.instalments)
+    return {"plan_schedule": plan, "instalment_count": str(len(view.instalments))}

@@ -21,6 +21,7 @@ from workflows import schedule
 from workflows.common import (
     ALL_CHANNELS,
     apply_contact_change,
+    history_too_long,
     reachable_channels,
 )
 from workflows.messaging import send
@@ -104,7 +105,12 @@ class InstalmentPlan:
         view = self._state.view
         if input.state is None:
             self._state.started_at = workflow.now()
-            self._queue("agreed", "arrangement_agreed", Tone.friendly, self._schedule_extra())
+            self._queue(
+                "agreed",
+                "arrangement_agreed",
+                Tone.friendly,
+                ledger.schedule_extra(self._state.view),
+            )
             self._changed()
         while view.status == PlanOutcome.running:
             self._dirty = False
@@ -123,7 +129,7 @@ class InstalmentPlan:
             wake = self._advance(current)
             if wake is None:
                 continue  # something happened: look again before waiting
-            if self._should_continue_as_new():
+            if history_too_long(self._input.history_budget):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._dirty and workflow.patched(PATCH_CLEAN_CONTINUE):
                     continue  # a signal changed the plan meanwhile: record that first
@@ -161,7 +167,7 @@ class InstalmentPlan:
             and reminder >= started
         ):
             self._state.reminded.append(current.number)
-            extra = self._instalment_extra(current)
+            extra = ledger.instalment_extra(self._state.view, current)
             self._queue(f"reminder-{current.number}", "instalment_reminder", Tone.friendly, extra)
             return None
         if now >= late and current.number not in self._state.late_noted:
@@ -173,7 +179,9 @@ class InstalmentPlan:
                 amount=str(current.amount - current.paid),
                 grace_until=grace_end.isoformat(),
             )
-            extra = self._instalment_extra(current) | {"grace_until": grace_end.isoformat()}
+            extra = ledger.instalment_extra(self._state.view, current) | {
+                "grace_until": grace_end.isoformat()
+            }
             self._queue(f"missed-{current.number}", "instalment_missed", Tone.neutral, extra)
             self._changed()
             return None
@@ -195,13 +203,6 @@ class InstalmentPlan:
 
     def _current(self) -> InstalmentView | None:
         return ledger.current(self._state.view)
-
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._input.history_budget
-        )
 
     def _finish(self, outcome: PlanOutcome, reason: str) -> None:
         view = self._state.view
@@ -249,7 +250,7 @@ class InstalmentPlan:
             snapshot=self._snapshot(),
             at=workflow.now(),
         )
-        # A dispute, a pause or the plan's end withdraws a send still retrying; it stays queued.
+        # A dispute or a pause withdraws a send still retrying; it stays queued.
         result = await send(request, lambda: self._state.held, lambda: True)
         if result is None:
             return
@@ -259,19 +260,6 @@ class InstalmentPlan:
                 self._unreachable.add(outcome.channel)
             elif outcome.status in ("sent", "outbox"):
                 self._state.last_sent = message.model_copy(update={"channel": outcome.channel})
-
-    def _instalment_extra(self, instalment: InstalmentView) -> dict[str, str]:
-        return {
-            "instalment_number": str(instalment.number),
-            "instalment_count": str(len(self._state.view.instalments)),
-            "instalment_amount": str(instalment.amount - instalment.paid),
-            "instalment_due_on": instalment.due_on.isoformat(),
-        }
-
-    def _schedule_extra(self) -> dict[str, str]:
-        view = self._state.view
-        plan = ";".join(f"{i.due_on.isoformat()}={i.amount}" for i in view.instalments)
-        return {"plan_schedule": plan, "instalment_count": str(len(view.instalments))}
 
     # ---- recording -----------------------------------------------------------------------------
 
@@ -348,7 +336,7 @@ class InstalmentPlan:
             if following is None:
                 self._finish(PlanOutcome.completed, "every instalment paid")
             else:
-                extra = self._instalment_extra(following) | {
+                extra = ledger.instalment_extra(state.view, following) | {
                     "paid_numbers": ", ".join(map(str, filled))
                 }
                 self._queue(f"paid-{filled[-1]}", "instalment_paid", Tone.friendly, extra)
