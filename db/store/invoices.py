@@ -21,6 +21,7 @@ from db.store.policies import PolicyStore
 from db.store.views import InvoiceView
 from workflows.models import (
     Invoice,
+    PlanOutcome,
     PlanView,
     RecordRequest,
     Snapshot,
@@ -204,6 +205,11 @@ class InvoiceStore(PolicyStore):
                 _insert_ignore(session, TaskRow, values, "task_key")
 
     def _apply_snapshot(self, session: Session, snapshot: Snapshot, as_of: datetime | None) -> None:
+        if snapshot.plan is not None and snapshot.plan.status != PlanOutcome.running:
+            # An ended plan's last record is about the plan only: the journey, which carries on
+            # (or has closed), keeps its own stage, amount and next action, whichever came first.
+            self._apply_plan(session, snapshot.invoice_id, snapshot.plan)
+            return
         values: dict[str, Any] = {
             "stage": snapshot.stage.value,
             "outcome": snapshot.outcome.value if snapshot.outcome else None,

@@ -20,6 +20,7 @@ from workflows.models import (
     Invoice,
     NextAction,
     Outcome,
+    PlanOutcome,
     PlanView,
     RecordRequest,
     Snapshot,
@@ -667,6 +668,23 @@ def test_a_closed_journey_still_takes_its_plans_final_view(store: Store) -> None
     row = store.get_invoice("INV-1")
     assert row is not None and row.plan is not None
     assert row.stage == Stage.paid and row.plan.paid == Decimal("1250.10")
+
+
+def test_an_ended_plans_last_record_leaves_the_journeys_stage_and_amount(store: Store) -> None:
+    """The agent cancelled the plan (or a dispute adjusted the amount and ended it): the journey
+    recorded that it is reminding again for 1000.00; the plan's own last record, which may come
+    after, says only that the plan ended."""
+    start(store)
+    resumed = snapshot(stage=Stage.reminding, outstanding="1000.00")
+    store.record(RecordRequest(snapshot=resumed, events=[event("e1")]))
+    cancelled = plan_view(1, 7, "0").model_copy(update={"status": PlanOutcome.cancelled})
+    last = snapshot(stage=Stage.arrangement).model_copy(update={"plan": cancelled})
+    store.record(RecordRequest(snapshot=last, events=[]))
+
+    row = store.get_invoice("INV-1")
+    assert row is not None and row.plan is not None
+    assert (row.stage, row.outstanding) == (Stage.reminding, Decimal("1000.00"))
+    assert (row.plan.status, row.plan.revision) == (PlanOutcome.cancelled, 7)
 
 
 def test_list_invoices_filters_by_outcome_and_days_overdue(store: Store) -> None:

@@ -319,6 +319,29 @@ async def _paid_while_falling_back(journeys: Journeys) -> WorkflowHandle[Any, An
     return handle
 
 
+async def _plan_agreed_during_a_pause(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """Paused, a plan agreed, resumed days later, then paid in full. Recorded with `--before
+    tell-a-starting-plan-of-a-hold` (the plan starts unheld and messages the paused debtor)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("plan-paused", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(InvoiceJourney.pause, Pause(reason="debtor in hospital"))
+    day = await _local_today(journeys)
+    plan = AgreeArrangement(
+        instalments=[
+            Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
+            Instalment(due_on=day + timedelta(days=40), amount=Decimal("850.00")),
+        ]
+    )
+    await handle.execute_update(InvoiceJourney.agree_arrangement, plan)
+    await journeys.sleep(timedelta(days=3))
+    await handle.execute_update(InvoiceJourney.resume, Resume())
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "B-1"))
+    await handle.result()
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -338,6 +361,7 @@ SCENARIOS = {
     "paid_during_the_last_record": _paid_during_the_last_record,
     "plan_paid_while_continuing": _plan_paid_while_continuing,
     "paid_while_falling_back": _paid_while_falling_back,
+    "plan_agreed_during_a_pause": _plan_agreed_during_a_pause,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""

@@ -32,6 +32,9 @@ ENDED_WAIT = timedelta(minutes=1)
 
 PATCH_FORWARD_WHILE_STARTING = "forward-to-a-plan-while-it-starts"
 """Before it, what arrived while a plan was starting was not passed to it."""
+PATCH_HOLD_WHILE_STARTING = "tell-a-starting-plan-of-a-hold"
+"""Before it, a plan agreed during a pause, or one still starting when a dispute or a pause came,
+was not told of the hold."""
 
 
 class PlanSupervisor:
@@ -87,8 +90,13 @@ class PlanSupervisor:
         self.forward("end_plan", EndPlan(outcome=outcome, reason=reason, actor=actor))
 
     def tell_hold(self, held: bool, stage: Stage) -> None:
-        """The journey stopped (or resumed) chasing: the plan's reminders follow."""
-        if self.handle is not None and held != self._held:
+        """The journey stopped (or resumed) chasing: the plan's reminders follow. A plan not yet
+        started learns it from its input, one starting as soon as it runs."""
+        if held == self._held:
+            return
+        if self.handle is not None or (
+            self._starting and workflow.patched(PATCH_HOLD_WHILE_STARTING)
+        ):
             self._held = held
             self.forward("hold_changed", PlanHold(held=held, stage=stage))
 
@@ -105,7 +113,8 @@ class PlanSupervisor:
             journey_id = workflow.info().workflow_id
             if not workflow.patched(PATCH_FORWARD_WHILE_STARTING):
                 self._outbox.clear()
-            self._held = False
+            held = plan_input.hold is not None and plan_input.hold.held
+            self._held = held and workflow.patched(PATCH_HOLD_WHILE_STARTING)
             self._starting = True
             try:
                 handle = await workflow.start_child_workflow(

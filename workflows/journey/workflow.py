@@ -21,7 +21,7 @@ from workflows.journey.commands import Commands
 from workflows.journey.facts import Facts
 from workflows.journey.ladder import Ladder
 from workflows.journey.messages import Messages
-from workflows.journey.plans import PlanSupervisor
+from workflows.journey.plans import PATCH_HOLD_WHILE_STARTING, PlanSupervisor
 from workflows.journey.reporting import Reporting
 from workflows.journey.state import (
     CALL,
@@ -39,6 +39,7 @@ from workflows.models import (
     JourneyInput,
     JourneyStatus,
     Outcome,
+    PlanHold,
     PlanInput,
     PlanOutcome,
     PlanResult,
@@ -231,6 +232,8 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         self._plans.tell_hold(self._s.holds.chasing_stopped, self._stage())
 
     def _plan_input(self, request: AgreeArrangement, number: int) -> PlanInput:
+        # Agreed during a pause or a dispute: the plan starts held.
+        held = self._s.holds.chasing_stopped and workflow.patched(PATCH_HOLD_WHILE_STARTING)
         return PlanInput(
             invoice=self._invoice.model_copy(update={"customer": self._s.customer}),
             number=number,
@@ -238,6 +241,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             instalments=request.instalments,
             unreachable=sorted(self._s.unreachable),
             actor=request.actor,
+            hold=PlanHold(held=True, stage=self._stage()) if held else None,
         )
 
     def _plan_finished(self, number: int, result: PlanResult) -> None:

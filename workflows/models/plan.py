@@ -56,6 +56,13 @@ class PlanView(BaseModel):
     """Grows with every change, so an older view never overwrites a newer one."""
 
 
+class PlanHold(BaseModel):
+    """The journey stopped (or resumed) chasing: the plan's reminders stop (or resume) too."""
+
+    held: bool
+    stage: Stage | None = None
+
+
 class PlanInput(BaseModel):
     invoice: Invoice
     """With the debtor's current contact details."""
@@ -68,6 +75,8 @@ class PlanInput(BaseModel):
     """Continue as new before a run's history reaches this many events (or when Temporal asks)."""
     state: PlanState | None = None
     """Set when the plan continues as new: where the previous run stopped."""
+    hold: PlanHold | None = None
+    """The journey's hold when it started the plan (a plan agreed during a pause starts held)."""
 
 
 class PlanMessage(BaseModel):
@@ -95,13 +104,6 @@ class PlanState(BaseModel):
     end_reason: str | None = None
     queued: list[PlanMessage] = Field(default_factory=list)
     last_sent: PlanMessage | None = None
-
-
-class PlanHold(BaseModel):
-    """The journey stopped (or resumed) chasing: the plan's reminders stop (or resume) too."""
-
-    held: bool
-    stage: Stage | None = None
 
 
 class EndPlan(BaseModel):

@@ -105,6 +105,8 @@ class InstalmentPlan:
         view = self._state.view
         if input.state is None:
             self._state.started_at = workflow.now()
+            if input.hold is not None:  # agreed while the journey was paused or disputed
+                self.hold_changed(input.hold)
             self._queue(
                 "agreed",
                 "arrangement_agreed",
