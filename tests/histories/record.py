@@ -113,19 +113,23 @@ async def _promise_broken_then_paid(journeys: Journeys) -> WorkflowHandle[Any, A
     return handle
 
 
-async def _plan_defaulted(journeys: Journeys) -> WorkflowHandle[Any, Any]:
-    """The journey's history; the plan's own history is stored beside it (`_plan`)."""
-    fakes = journeys.fakes
-    handle = await journeys.start("plan", due_in=timedelta(days=5))
-    await journeys.until(lambda: len(fakes.sent) >= 2)
+async def _two_instalments(journeys: Journeys) -> AgreeArrangement:
+    """EUR 400.00 in 10 days and 850.00 in 40 (the debtor's days)."""
     day = await _local_today(journeys)
-    plan = AgreeArrangement(
+    return AgreeArrangement(
         instalments=[
             Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
             Instalment(due_on=day + timedelta(days=40), amount=Decimal("850.00")),
         ]
     )
-    await handle.execute_update(InvoiceJourney.agree_arrangement, plan)
+
+
+async def _plan_defaulted(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """The journey's history; the plan's own history is stored beside it (`_plan`)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("plan", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await _two_instalments(journeys))
     await journeys.until(lambda: "instalment_reminder" in fakes.templates)
     await handle.signal(
         InvoiceJourney.payment_received, PaymentReceived(amount=Decimal("400"), reference="B-1")
@@ -326,14 +330,7 @@ async def _plan_agreed_during_a_pause(journeys: Journeys) -> WorkflowHandle[Any,
     handle = await journeys.start("plan-paused", due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) >= 2)
     await handle.execute_update(InvoiceJourney.pause, Pause(reason="debtor in hospital"))
-    day = await _local_today(journeys)
-    plan = AgreeArrangement(
-        instalments=[
-            Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
-            Instalment(due_on=day + timedelta(days=40), amount=Decimal("850.00")),
-        ]
-    )
-    await handle.execute_update(InvoiceJourney.agree_arrangement, plan)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await _two_instalments(journeys))
     await journeys.sleep(timedelta(days=3))
     await handle.execute_update(InvoiceJourney.resume, Resume())
     await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
