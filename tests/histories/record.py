@@ -34,10 +34,9 @@ from tests.workflows.conftest import (
     Journeys,
     fake_workers,
     late_payments_while_closing,
-    lone_plan,
     paid_while_falling_back,
     pay,
-    signal_while_recording,
+    signal_while_the_plan_continues,
 )
 from workflows.journey import InvoiceJourney
 from workflows.models import (
@@ -299,13 +298,10 @@ async def _plan_paid_while_continuing(journeys: Journeys) -> WorkflowHandle[Any,
     payment reaches it, then is paid in full. Recorded with `--before
     plan-continues-as-new-with-nothing-unrecorded` (the old run ends with that payment unrecorded,
     the next run does not record it)."""
-    fakes = journeys.fakes
-    handle = await lone_plan(journeys, history_budget=20)
-    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
-    fakes.on_record = signal_while_recording(
-        handle, "100.00", InstalmentPlan.payment_received, pay("50.00", "B-2")
+    second = pay("50.00", "B-2")
+    handle = await signal_while_the_plan_continues(
+        journeys, InstalmentPlan.payment_received, second
     )
-    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "B-1"))
     await journeys.sleep(timedelta(hours=1))
     await handle.signal(InstalmentPlan.payment_received, pay("1100.00", "B-3"))
     await handle.result()

@@ -44,7 +44,7 @@ from workflows.models import (
     RecordRequest,
     TimelineEvent,
 )
-from workflows.plan import InstalmentPlan
+from workflows.plan import InstalmentPlan, plan_workflow_id
 from workflows.policy import STANDARD_POLICY, Channel, Policy
 from workflows.sandbox import workflow_runner
 
@@ -316,11 +316,10 @@ def paid_while_falling_back(
     payment."""
     fakes.bounce = {Channel.email}
     deliveries: list[tuple[str, bool]] = []
+    paid: list[str] = []
 
     async def log(request: MessageRequest) -> None:
         deliveries.append((request.template, bool(paid)))
-
-    paid: list[str] = []
 
     async def while_recording(request: RecordRequest) -> None:
         if not paid and any(e.kind == "channel_fallback" for e in request.events):
@@ -368,24 +367,29 @@ async def lone_plan(journeys: Journeys, history_budget: int) -> WorkflowHandle[A
     handle = await journeys.env.client.start_workflow(
         InstalmentPlan.run,
         plan_input,
-        id=f"invoice-{invoice}-plan-1",
+        id=plan_workflow_id(workflow_id(invoice), 1),
         task_queue=journeys.task_queue,
     )
     journeys.started.append(handle)  # ended by the fixture, whatever happens here
     return handle
 
 
-def signal_while_recording(
-    handle: WorkflowHandle[Any, Any], paid_before: str, signal: Callable[..., Any], arg: Any
-) -> Callable[[RecordRequest], Awaitable[None]]:
-    """An `on_record` that sends the plan `handle` its `signal` with `arg`, once, while the plan
-    writes the record that shows `paid_before` (a decimal string) paid."""
+async def signal_while_the_plan_continues(
+    journeys: Journeys, signal: Callable[..., Any], arg: Any
+) -> WorkflowHandle[Any, Any]:
+    """A lone plan (budget 20) has sent its confirmation; a part payment of 100.00 (B-1) reaches
+    it, and while the plan writes the record of that payment, after which it continues as new,
+    it gets `signal` with `arg`, once."""
+    handle = await lone_plan(journeys, history_budget=20)
+    await journeys.until(lambda: "arrangement_agreed" in journeys.fakes.templates)
     sent: list[Any] = []
 
     async def while_recording(request: RecordRequest) -> None:
         view = request.snapshot.plan
-        if view is not None and view.paid == Decimal(paid_before) and not sent:
+        if view is not None and view.paid == Decimal("100.00") and not sent:
             sent.append(arg)
             await handle.signal(signal, arg)
 
-    return while_recording
+    journeys.fakes.on_record = while_recording
+    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "B-1"))
+    return handle

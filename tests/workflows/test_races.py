@@ -33,7 +33,7 @@ from tests.workflows.conftest import (
     paid_while_falling_back,
     pay,
     run_lengths,
-    signal_while_recording,
+    signal_while_the_plan_continues,
     today,
 )
 from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
@@ -448,12 +448,10 @@ async def test_a_plan_records_a_payment_that_came_while_it_continued_as_new(
     """A part payment that reaches the plan while it writes the record after which it continues
     as new is on the plan's next record (the console's plan shows it), not left with the old
     run."""
-    handle = await lone_plan(journeys, history_budget=20)
-    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
-    fakes.on_record = signal_while_recording(
-        handle, "100.00", InstalmentPlan.payment_received, pay("50.00", "PART-2")
+    second = pay("50.00", "B-2")
+    handle = await signal_while_the_plan_continues(
+        journeys, InstalmentPlan.payment_received, second
     )
-    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "PART-1"))
     await journeys.sleep(timedelta(hours=1))
     assert {r.snapshot.plan.paid for r in fakes.records if r.snapshot.plan} >= {Decimal("100.00")}
     assert len(await run_lengths(journeys.env.client, handle.id)) == 2  # it continued as new
@@ -466,11 +464,8 @@ async def test_a_plan_ended_while_it_continued_as_new_is_recorded_as_ended(
 ) -> None:
     """The journey ends its plan while the plan writes the record after which it continues as
     new: the plan's last record says it ended (the console shows it cancelled, not running)."""
-    handle = await lone_plan(journeys, history_budget=20)
-    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
     end = EndPlan(outcome=PlanOutcome.cancelled, reason="the agent cancelled the plan")
-    fakes.on_record = signal_while_recording(handle, "100.00", InstalmentPlan.end_plan, end)
-    await handle.signal(InstalmentPlan.payment_received, pay("100.00", "PART-1"))
+    handle = await signal_while_the_plan_continues(journeys, InstalmentPlan.end_plan, end)
 
     assert (await handle.result()).outcome == PlanOutcome.cancelled
     latest = [r.snapshot.plan for r in fakes.records if r.snapshot.plan is not None][-1]

@@ -113,8 +113,8 @@ class PlanSupervisor:
             journey_id = workflow.info().workflow_id
             if not workflow.patched(PATCH_FORWARD_WHILE_STARTING):
                 self._outbox.clear()
-            held = plan_input.hold is not None and plan_input.hold.held
-            self._held = held and workflow.patched(PATCH_HOLD_WHILE_STARTING)
+            # Its input carries the journey's hold (since PATCH_HOLD_WHILE_STARTING).
+            self._held = plan_input.hold is not None and plan_input.hold.held
             self._starting = True
             try:
                 handle = await workflow.start_child_workflow(
