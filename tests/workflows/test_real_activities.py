@@ -25,6 +25,8 @@ from fake_providers import FakeProviders
 from tests.api.conftest import system_settings
 from tests.workflows.conftest import FakeActivities, Journeys
 from worker import build_workers, running
+from workflows.journey import InvoiceJourney
+from workflows.models import DisputeOutcome, OpenDispute, ResolveDispute
 from workflows.policy import SHIPPED_POLICIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -126,3 +128,30 @@ async def test_the_preferred_channel_goes_first_when_a_step_falls_back(real: Rea
         ("before_due", "email", "failed"),
         ("before_due", "whatsapp", "sent"),
     ]
+
+
+async def test_a_second_dispute_gets_its_own_review_message(real: Real) -> None:
+    handle = await real.journeys.start(due_in=timedelta(days=5))
+    invoice_id = invoice_of(handle.id)
+    await real.journeys.until(lambda: len(real.sent(invoice_id)) == 1, step=timedelta(hours=2))
+
+    def reviews() -> list[tuple[str, str, str]]:
+        return [m for m in real.sent(invoice_id) if m[0].startswith("dispute_review")]
+
+    async def dispute_rejected(reason: str, reviews_then: int) -> None:
+        await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason=reason))
+        await handle.execute_update(
+            InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+        )
+        await real.journeys.until(
+            lambda: len(reviews()) == reviews_then, step=timedelta(minutes=10)
+        )
+
+    await dispute_rejected("damaged goods", 1)
+    await dispute_rejected("wrong quantity", 2)
+
+    # Each decision is told once, on the debtor's channel; the second is not taken for a repeat.
+    assert [(channel, status) for _, channel, status in reviews()] == [("email", "sent")] * 2
+    to_debtor = [m for m in real.providers.received if invoice_id in str(m.get("body", ""))
+                 or invoice_id in str(m.get("subject", ""))]  # fmt: skip
+    assert len(to_debtor) == len(real.sent(invoice_id))

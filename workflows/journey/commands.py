@@ -11,7 +11,7 @@ from workflows import schedule
 from workflows.journey import validators as check
 from workflows.journey.base import JourneyBase
 from workflows.journey.messages import PATCH_CONFIRM_DISPUTE
-from workflows.journey.state import DISPUTE, PAUSE, PLAN, PROMISE, Dispute, QueuedMessage
+from workflows.journey.state import DISPUTE, PAUSE, PLAN, PROMISE, Dispute
 from workflows.models import (
     ActionResult,
     AgreeArrangement,
@@ -82,14 +82,8 @@ class Commands(JourneyBase):
                     f"the dispute set the amount to {self._invoice.currency} {cmd.amount}",
                 )
             if s.ladder.performed_any:
-                s.queued.append(
-                    QueuedMessage(
-                        template="dispute_review",
-                        tone=Tone.neutral,
-                        key="dispute_review",
-                        extra={"outcome": cmd.outcome.value},
-                    )
-                )
+                # Its key is unique: a second dispute's review is not taken for a repeat.
+                self._queue_message("dispute_review", Tone.neutral, outcome=cmd.outcome.value)
         await self._recorded(mark)
         return self._result()
 
