@@ -32,6 +32,8 @@ from tests.runs import every_run
 from tests.workflows.conftest import (
     FakeActivities,
     Journeys,
+    adjusted_while_the_old_plan_ends,
+    agreed_and_cancelled_in_one_task,
     fake_workers,
     late_payments_while_closing,
     paid_while_falling_back,
@@ -335,6 +337,32 @@ async def _plan_agreed_during_a_pause(journeys: Journeys) -> WorkflowHandle[Any,
     return handle
 
 
+async def _adjusted_while_the_old_plan_ends(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """Plan 1 runs; plan 2 is agreed, and while plan 1 records its end a dispute sets the amount
+    to 900.00; a day later 900.00 is paid. Recorded with `--before
+    an-adjusted-dispute-ends-a-plan-not-yet-running` (plan 2 starts with the old amount)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("adjusted-plan", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await _two_instalments(journeys))
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
+    await adjusted_while_the_old_plan_ends(handle, fakes, await _two_instalments(journeys))
+    await journeys.sleep(timedelta(days=1))
+    await handle.signal(InvoiceJourney.payment_received, pay("900.00", "B-1"))
+    await handle.result()
+    return handle
+
+
+async def _agreed_and_cancelled_at_once(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """On a real server: a plan agreed and cancelled in one workflow task, then paid in full.
+    Recorded with `--before a-plan-ended-before-it-started-leaves-nothing-behind` (the journey
+    stays on the plan's hold until it is paid)."""
+    async with agreed_and_cancelled_in_one_task(journeys) as handle:
+        await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "B-1"))
+        await handle.result()
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -355,9 +383,14 @@ SCENARIOS = {
     "plan_paid_while_continuing": _plan_paid_while_continuing,
     "paid_while_falling_back": _paid_while_falling_back,
     "plan_agreed_during_a_pause": _plan_agreed_during_a_pause,
+    "adjusted_while_the_old_plan_ends": _adjusted_while_the_old_plan_ends,
+    "agreed_and_cancelled_at_once": _agreed_and_cancelled_at_once,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""
+ON_A_REAL_SERVER = {"agreed_and_cancelled_at_once"}
+"""Scenarios that need a real server (the dev server, in real time) and run their own workers:
+they stop the worker to make two commands meet in one workflow task."""
 
 
 def _patch_ids() -> set[str]:
@@ -389,25 +422,38 @@ async def main(suffix: str, names: list[str]) -> None:
 
     from tests.conftest import register_search_attributes
     from tests.keys import TEST_CONVERTER
+    from workflows.common import SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=TEST_CONVERTER, test_server_existing_path=_binary("temporal-test-server")
     )
+    wanted = [n for n in SCENARIOS if not names or n in names]
+    real = None
+    if ON_A_REAL_SERVER.intersection(wanted):
+        real = await WorkflowEnvironment.start_local(
+            data_converter=TEST_CONVERTER,
+            dev_server_existing_path=_binary("temporal"),
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_log_level="error",
+            ui=False,
+        )
     try:
         await register_search_attributes(env.client)
-        for name, scenario in SCENARIOS.items():
-            if names and name not in names:
-                continue
-            fakes = FakeActivities()
+        for name in wanted:
+            scenario, fakes = SCENARIOS[name], FakeActivities()
             queue = f"record-{name}"
-            async with fake_workers(env.client, queue, fakes):
-                handle = await scenario(Journeys(env, queue, fakes))
+            if real is not None and name in ON_A_REAL_SERVER:
+                handle = await scenario(Journeys(real, queue, fakes))
                 histories = {name: await handle.fetch_history()}
-                if name == "plan_defaulted":
-                    plan = env.client.get_workflow_handle(f"{handle.id}-plan-1")
-                    histories[f"{name}_plan"] = await plan.fetch_history()
-                if name in CONTINUED_AS_NEW:
-                    histories = await _every_run(env.client, handle.id, name)
+            else:
+                async with fake_workers(env.client, queue, fakes):
+                    handle = await scenario(Journeys(env, queue, fakes))
+                    histories = {name: await handle.fetch_history()}
+                    if name == "plan_defaulted":
+                        plan = env.client.get_workflow_handle(f"{handle.id}-plan-1")
+                        histories[f"{name}_plan"] = await plan.fetch_history()
+                    if name in CONTINUED_AS_NEW:
+                        histories = await _every_run(env.client, handle.id, name)
             for stem, history in histories.items():
                 path = HERE / f"{stem}_{suffix}.json"
                 if path.exists():
@@ -415,6 +461,8 @@ async def main(suffix: str, names: list[str]) -> None:
                 path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
                 print(f"{path.name}: {len(history.events)} events")
     finally:
+        if real is not None:
+            await real.shutdown()
         await env.shutdown()
 
 

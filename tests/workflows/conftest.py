@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -32,16 +33,22 @@ from workflows.journey import (
 )
 from workflows.messaging import provider_queue
 from workflows.models import (
+    AgreeArrangement,
+    CancelArrangement,
     ChannelOutcome,
     Customer,
+    DisputeOutcome,
     Instalment,
     Invoice,
     JourneyInput,
     MessageRequest,
     MessageResult,
+    OpenDispute,
     PaymentReceived,
     PlanInput,
+    PlanOutcome,
     RecordRequest,
+    ResolveDispute,
     TimelineEvent,
 )
 from workflows.plan import InstalmentPlan, plan_workflow_id
@@ -328,6 +335,70 @@ def paid_while_falling_back(
 
     fakes.on_deliver, fakes.on_record = log, while_recording
     return deliveries
+
+
+async def adjusted_while_the_old_plan_ends(
+    handle: WorkflowHandle[Any, Any], fakes: FakeActivities, new_plan: AgreeArrangement
+) -> None:
+    """A plan runs; `new_plan` replaces it, and while the old plan writes the record of its end
+    (so the new one waits to start), a dispute is opened and resolved with the amount set to
+    EUR 900.00."""
+    adjusted: list[bool] = []
+
+    async def while_recording(request: RecordRequest) -> None:
+        view = request.snapshot.plan
+        if view is not None and view.status == PlanOutcome.superseded and not adjusted:
+            adjusted.append(True)
+            await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="short"))
+            await handle.execute_update(
+                InvoiceJourney.resolve_dispute,
+                ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00")),
+            )
+
+    fakes.on_record = while_recording
+    await handle.execute_update(InvoiceJourney.agree_arrangement, new_plan)
+
+
+async def within_seconds(limit: float, condition: Callable[[], bool]) -> None:
+    """Real time, on the dev server: poll until `condition` holds, at most `limit` seconds."""
+    for _ in range(int(limit * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    assert condition()
+
+
+@asynccontextmanager
+async def agreed_and_cancelled_in_one_task(
+    journeys: Journeys,
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """On a real server: a journey due in 20 days whose worker stops; a plan is agreed and, half
+    a second later, cancelled (two agents at once), and both commands reach the journey in its
+    next workflow task, when the worker is back. Answers once both were answered, the worker
+    still running."""
+    client = journeys.env.client
+    async with fake_workers(client, journeys.task_queue, journeys.fakes):
+        handle = await journeys.start(due_in=timedelta(days=20))
+        await within_seconds(10, lambda: "journey_started" in journeys.fakes.kinds())
+    day = await today(journeys)
+    agreed = AgreeArrangement(
+        instalments=[
+            Instalment(due_on=day + timedelta(days=10), amount=Decimal("600.00")),
+            Instalment(due_on=day + timedelta(days=40), amount=Decimal("650.00")),
+        ]
+    )
+    cancelled = CancelArrangement(reason="agreed by mistake")
+    accepted = WorkflowUpdateStage.ACCEPTED
+    both = [handle.start_update(InvoiceJourney.agree_arrangement, agreed, wait_for_stage=accepted)]
+    await asyncio.sleep(0.5)  # admitted first
+    both.append(
+        handle.start_update(InvoiceJourney.cancel_arrangement, cancelled, wait_for_stage=accepted)
+    )
+    await asyncio.sleep(0.5)
+    async with fake_workers(client, journeys.task_queue, journeys.fakes):
+        for update in await asyncio.gather(*both):
+            await update.result()
+        yield handle
 
 
 async def today(journeys: Journeys) -> date:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio import workflow
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
     Interceptor,
@@ -27,6 +28,8 @@ from temporalio.worker import (
 from tests.workflows.conftest import (
     FakeActivities,
     Journeys,
+    adjusted_while_the_old_plan_ends,
+    agreed_and_cancelled_in_one_task,
     fake_workers,
     late_payments_while_closing,
     lone_plan,
@@ -35,6 +38,7 @@ from tests.workflows.conftest import (
     run_lengths,
     signal_while_the_plan_continues,
     today,
+    within_seconds,
 )
 from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
 from workflows.models import (
@@ -205,6 +209,54 @@ async def test_a_plan_agreed_during_a_pause_waits_for_the_pause_to_end(
     await handle.execute_update(InvoiceJourney.resume, Resume())
     await journeys.until(lambda: "arrangement_agreed" in fakes.templates, step=timedelta(hours=1))
     assert (await handle.query(InvoiceJourney.status)).stage == Stage.arrangement
+
+
+async def test_a_plan_waiting_to_start_when_a_dispute_changes_the_amount_never_starts(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """Plan 2 is agreed; while plan 1 ends, a dispute sets the amount to 900.00. Plan 2 added up
+    to the old amount: it never starts, an agent is asked to agree a new one, and the reminders
+    resume on 900.00."""
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates, step=timedelta(hours=1))
+    await adjusted_while_the_old_plan_ends(handle, fakes, await two_instalments(journeys))
+    assert (await plan(journeys, handle, 1).result()).outcome == PlanOutcome.superseded
+
+    await journeys.until(lambda: "overdue_2" in fakes.templates)
+    assert fakes.templates.count("arrangement_agreed") == 1  # plan 2 never told the debtor
+    assert fakes.tasks() == ["agree_plan"]
+    ended = [e.detail for e in fakes.events if e.kind == "arrangement_ended"]
+    assert [(e["plan"], e["outcome"]) for e in ended] == [(2, "ended")]
+    reminder = fakes.sent[fakes.templates.index("overdue_2")]
+    assert reminder.outstanding == Decimal("900.00")
+    with pytest.raises(RPCError):
+        await plan(journeys, handle, 2).describe()
+
+
+async def test_a_plan_agreed_and_cancelled_in_one_task_leaves_the_journey_chasing(
+    dev_server_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Two agents at once: one agrees a plan, the other cancels it, and both commands reach the
+    journey in the same workflow task. The plan never runs; the journey goes back to its ladder,
+    and the next plan is not ended by the cancel meant for this one."""
+    fakes = FakeActivities()
+    journeys = Journeys(dev_server_env, task_queue, fakes)
+    try:
+        async with agreed_and_cancelled_in_one_task(journeys) as handle:
+            status = await handle.query(InvoiceJourney.status)
+            assert status.stage == Stage.scheduled and status.next_action is not None
+
+            await handle.execute_update(
+                InvoiceJourney.agree_arrangement, await two_instalments(journeys)
+            )
+            await within_seconds(10, lambda: "arrangement_agreed" in fakes.templates)
+            assert fakes.templates == ["arrangement_agreed"]
+            described = await plan(journeys, handle, 1).describe()
+            assert described.status == WorkflowExecutionStatus.RUNNING
+    finally:
+        await journeys.finish()
 
 
 async def test_a_payment_while_the_plan_starts_reaches_the_plan(slow_starts: Journeys) -> None:

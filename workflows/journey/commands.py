@@ -11,6 +11,7 @@ from workflows import schedule
 from workflows.journey import validators as check
 from workflows.journey.base import JourneyBase
 from workflows.journey.messages import PATCH_CONFIRM_DISPUTE
+from workflows.journey.plans import PATCH_NOTHING_LEFT_WAITING
 from workflows.journey.state import DISPUTE, PAUSE, PLAN, PROMISE, Dispute
 from workflows.models import (
     ActionResult,
@@ -21,7 +22,6 @@ from workflows.models import (
     OpenDispute,
     Outcome,
     Pause,
-    PlanOutcome,
     PromiseToPay,
     ResolveDispute,
     Resume,
@@ -73,9 +73,18 @@ class Commands(JourneyBase):
         else:
             self._release(DISPUTE)
             self._tell_plan_hold()
-            if cmd.outcome == DisputeOutcome.adjusted and self._plans.handle is not None:
+            reason, waiting = "the dispute changed the amount", self._plans.waiting_numbers()
+            if cmd.outcome == DisputeOutcome.adjusted and self._plans.abandon(reason, cmd.actor):
                 # The plan no longer adds up: it ends, and an agent agrees a new one.
-                self._plans.end(PlanOutcome.ended, "the dispute changed the amount", cmd.actor)
+                for number in waiting if not self._plans.requests else []:
+                    self._emit(
+                        "arrangement_ended",
+                        cmd.actor,
+                        plan=number,
+                        outcome="ended",
+                        reason=f"{reason} before the plan started",
+                    )
+                self._no_plan_left()
                 self._task(
                     "agree_plan",
                     f"Agree a new instalment plan for invoice {self._invoice.invoice_id}: "
@@ -241,10 +250,18 @@ class Commands(JourneyBase):
     @workflow.update
     async def cancel_arrangement(self, cmd: CancelArrangement) -> ActionResult:
         self._plans.cancel(cmd.reason, cmd.actor)
+        self._no_plan_left()
         await self._recorded(
             self._emit("arrangement_ended", cmd.actor, outcome="cancelled", reason=cmd.reason)
         )
         return self._result("the plan is cancelled; reminders resume")
+
+    def _no_plan_left(self) -> None:
+        """Every plan ended before it ran (cancelled in the task that agreed it): the journey
+        takes up its ladder again at once; otherwise the last plan's end releases the hold."""
+        if PLAN in self._s.holds and not self._plans.running and not self._plans.requests:
+            if workflow.patched(PATCH_NOTHING_LEFT_WAITING):
+                self._release(PLAN)
 
     @cancel_arrangement.validator
     def _validate_cancel_arrangement(self, cmd: CancelArrangement) -> None:

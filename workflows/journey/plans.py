@@ -35,6 +35,12 @@ PATCH_FORWARD_WHILE_STARTING = "forward-to-a-plan-while-it-starts"
 PATCH_HOLD_WHILE_STARTING = "tell-a-starting-plan-of-a-hold"
 """Before it, a plan agreed during a pause, or one still starting when a dispute or a pause came,
 was not told of the hold."""
+PATCH_ADJUSTED_ENDS_EVERY_PLAN = "an-adjusted-dispute-ends-a-plan-not-yet-running"
+"""Before it, a dispute resolved with a new amount ended only the plan already running: one
+agreed after it (waiting for it to end) or still starting went on with the old amount."""
+PATCH_NOTHING_LEFT_WAITING = "a-plan-ended-before-it-started-leaves-nothing-behind"
+"""Before it, a plan cancelled in the very task that agreed it left the journey on the plan's
+hold, and what had been forwarded to it went to the next plan."""
 
 
 class PlanSupervisor:
@@ -77,6 +83,29 @@ class PlanSupervisor:
     def cancel(self, reason: str, actor: str) -> None:
         self.end(PlanOutcome.cancelled, reason, actor)
         self.requests.clear()
+        self._forget_unstarted()
+
+    def waiting_numbers(self) -> list[int]:
+        """The numbers the plans agreed and not yet started will have."""
+        return [self.number + n for n in range(1, len(self.requests) + 1)]
+
+    def abandon(self, reason: str, actor: str) -> bool:
+        """The plans no longer add up (a dispute changed the amount): the running one ends, and
+        those agreed and not yet running never start. False when there was none."""
+        waiting = self._starting or bool(self.requests)
+        if waiting and workflow.patched(PATCH_ADJUSTED_ENDS_EVERY_PLAN):
+            self.requests.clear()
+        elif self.handle is None:
+            return False
+        self.end(PlanOutcome.ended, reason, actor)
+        self._forget_unstarted()
+        return True
+
+    def _forget_unstarted(self) -> None:
+        """No plan runs or starts any more: what was forwarded was for plans that never will."""
+        if self.handle is None and not self._starting and self._outbox:
+            if workflow.patched(PATCH_NOTHING_LEFT_WAITING):
+                self._outbox.clear()
 
     def forward(self, name: str, arg: Any) -> None:
         """Pass a fact or a command to the running plan, in order; also to a plan agreed and
