@@ -389,10 +389,18 @@ async def agreed_and_cancelled_in_one_task(
     )
     cancelled = CancelArrangement(reason="agreed by mistake")
     accepted = WorkflowUpdateStage.ACCEPTED
-    both = [handle.start_update(InvoiceJourney.agree_arrangement, agreed, wait_for_stage=accepted)]
-    await asyncio.sleep(0.5)  # admitted first
+    both = [
+        asyncio.create_task(
+            handle.start_update(InvoiceJourney.agree_arrangement, agreed, wait_for_stage=accepted)
+        )
+    ]
+    await asyncio.sleep(0.5)  # the agreement reaches the server first
     both.append(
-        handle.start_update(InvoiceJourney.cancel_arrangement, cancelled, wait_for_stage=accepted)
+        asyncio.create_task(
+            handle.start_update(
+                InvoiceJourney.cancel_arrangement, cancelled, wait_for_stage=accepted
+            )
+        )
     )
     await asyncio.sleep(0.5)
     async with fake_workers(client, journeys.task_queue, journeys.fakes):
