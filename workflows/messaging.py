@@ -44,11 +44,19 @@ DELIVERY_RETRY = RetryPolicy(
 goes soon after the provider is back (the provider's queue caps the pace of the retries)."""
 """A worker killed mid-send stops heartbeating (every 3 s): its attempt is retried this soon."""
 
+SETTLE = timedelta(seconds=5)
+"""How long a send under way may finish before an end withdraws it (`send`'s `ended`): an attempt
+in flight takes well under a second; one waiting to retry (an outage) is withdrawn."""
+
 
 async def send(
-    request: MessageRequest, stop: Callable[[], bool], withdrawable: Callable[[], bool]
+    request: MessageRequest,
+    stop: Callable[[], bool],
+    withdrawable: Callable[[], bool],
+    ended: Callable[[], bool] = lambda: False,
 ) -> MessageResult | None:
-    """Deliver `request`; None when `stop()` withdrew it before any channel was sent.
+    """Deliver `request`; None when `stop()` withdrew it before any channel was sent. `ended()`
+    withdraws it too, after giving an attempt under way `SETTLE` to finish.
 
     Journeys and plans begun before `PATCH_PER_CHANNEL` replay their older way: one activity for
     every channel on the journey's queue, withdrawn by `stop()` only where `withdrawable()` (the
@@ -56,7 +64,7 @@ async def send(
     """
     if workflow.patched(PATCH_PER_CHANNEL):
         return await deliver_per_channel(
-            request, f"{request.tone.value} · {request.template}", stop
+            request, f"{request.tone.value} · {request.template}", stop, ended
         )
     channels = "+".join(c.value for c in request.channels)
     summary = f"{channels} · {request.tone.value} · {request.template}"
@@ -78,7 +86,10 @@ def provider_queue(task_queue: str, channel: Channel) -> str:
 
 
 async def deliver_per_channel(
-    request: MessageRequest, summary: str, stop: Callable[[], bool]
+    request: MessageRequest,
+    summary: str,
+    stop: Callable[[], bool],
+    ended: Callable[[], bool] = lambda: False,
 ) -> MessageResult | None:
     """Send `request` one activity per channel; None when `stop()` withdrew it unsent.
 
@@ -89,16 +100,16 @@ async def deliver_per_channel(
     """
     result = MessageResult()
     if request.all_channels:
-        if stop():
+        if stop() or ended():
             return None
         sends = [_start(request, channel, summary) for channel in request.channels]
-        for part in await _finished(sends, stop):
+        for part in await _finished(sends, stop, ended):
             result.outcomes.extend(part.outcomes)
         return result if result.outcomes else None
     for channel in request.channels:
-        if stop():
+        if stop() or ended():
             break
-        done = await _finished([_start(request, channel, summary)], stop)
+        done = await _finished([_start(request, channel, summary)], stop, ended)
         if not done:
             break
         result.outcomes.extend(done[0].outcomes)
@@ -123,10 +134,28 @@ def _start(
 
 
 async def _finished(
-    sends: list[workflow.ActivityHandle[MessageResult]], stop: Callable[[], bool]
+    sends: list[workflow.ActivityHandle[MessageResult]],
+    stop: Callable[[], bool],
+    ended: Callable[[], bool],
 ) -> list[MessageResult]:
-    """The results of the sends that completed; those still pending when `stop()` are cancelled."""
-    await workflow.wait_condition(lambda: all(s.done() for s in sends) or stop())
+    """The results of the sends that completed; those still pending when `stop()` are cancelled,
+    and those still pending `SETTLE` after `ended()`."""
+
+    def all_done() -> bool:
+        return all(s.done() for s in sends)
+
+    await workflow.wait_condition(lambda: all_done() or stop() or ended())
+    if not all_done() and not stop():
+        # Ended: an attempt under way finishes (cancelling it as it completes is only noise);
+        # a send waiting to retry is withdrawn.
+        try:
+            await workflow.wait_condition(
+                lambda: all_done() or stop(),
+                timeout=SETTLE,
+                timeout_summary="a send under way finishing before the end withdraws it",
+            )
+        except TimeoutError:
+            pass
     for send in sends:
         if not send.done():
             send.cancel()

@@ -363,6 +363,24 @@ async def _agreed_and_cancelled_at_once(journeys: Journeys) -> WorkflowHandle[An
     return handle
 
 
+async def _plan_paid_while_its_message_retries(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """The provider is down as the plan sends its confirmation; the invoice is paid in full while
+    the send retries; an hour later the provider is back. Recorded with `--before
+    a-plans-end-withdraws-its-retrying-send` (the confirmation goes out after the payment)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("plan-retrying", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    fakes.outage = True
+    attempts = fakes.attempts
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await _two_instalments(journeys))
+    await journeys.until(lambda: fakes.attempts >= attempts + 2, step=timedelta(seconds=20))
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "B-1"))
+    await journeys.sleep(timedelta(hours=1))
+    fakes.outage = False
+    await handle.result()
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -385,9 +403,12 @@ SCENARIOS = {
     "plan_agreed_during_a_pause": _plan_agreed_during_a_pause,
     "adjusted_while_the_old_plan_ends": _adjusted_while_the_old_plan_ends,
     "agreed_and_cancelled_at_once": _agreed_and_cancelled_at_once,
+    "plan_paid_while_its_message_retries": _plan_paid_while_its_message_retries,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""
+WITH_THE_PLAN = {"plan_defaulted", "plan_paid_while_its_message_retries"}
+"""Scenarios whose first plan's history is stored too (`<name>_plan`)."""
 ON_A_REAL_SERVER = {"agreed_and_cancelled_at_once"}
 """Scenarios that need a real server (the dev server, in real time) and run their own workers:
 they stop the worker to make two commands meet in one workflow task."""
@@ -449,7 +470,7 @@ async def main(suffix: str, names: list[str]) -> None:
                 async with fake_workers(env.client, queue, fakes):
                     handle = await scenario(Journeys(env, queue, fakes))
                     histories = {name: await handle.fetch_history()}
-                    if name == "plan_defaulted":
+                    if name in WITH_THE_PLAN:
                         plan = env.client.get_workflow_handle(f"{handle.id}-plan-1")
                         histories[f"{name}_plan"] = await plan.fetch_history()
                     if name in CONTINUED_AS_NEW:

@@ -211,6 +211,30 @@ async def test_a_plan_agreed_during_a_pause_waits_for_the_pause_to_end(
     assert (await handle.query(InvoiceJourney.status)).stage == Stage.arrangement
 
 
+async def test_a_plans_message_retrying_when_the_invoice_is_paid_never_goes_out(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """The provider is down as the plan sends its confirmation, and the debtor pays in full
+    while it retries. The plan ends and withdraws the confirmation: once the provider is back,
+    the debtor gets the thank-you and nothing about the plan."""
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    fakes.outage = True
+    attempts = fakes.attempts
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await journeys.until(lambda: fakes.attempts >= attempts + 2, step=timedelta(seconds=20))
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+    await journeys.sleep(timedelta(hours=1))
+    fakes.outage = False
+
+    assert (await handle.result()).outcome == Outcome.paid
+    assert fakes.templates[2:] == ["thank_you"]
+    ended = await plan(journeys, handle).result()
+    assert ended.outcome in (PlanOutcome.ended, PlanOutcome.completed)
+    withdrawn = [e.detail for e in fakes.events if e.kind == "message_withdrawn"]
+    assert [w["template"] for w in withdrawn] == ["arrangement_agreed"]
+
+
 async def test_a_plan_waiting_to_start_when_a_dispute_changes_the_amount_never_starts(
     journeys: Journeys, fakes: FakeActivities
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from workflows.models import InstalmentStatus, InstalmentView, PlanView
+from workflows.models import InstalmentStatus, InstalmentView, PlanOutcome, PlanView
 
 
 def allocate(view: PlanView, amount: Decimal) -> list[int]:
@@ -50,3 +50,21 @@ def schedule_extra(view: PlanView) -> dict[str, str]:
     """The template fields of the message confirming the plan: every instalment's day and amount."""
     plan = ";".join(f"{i.due_on.isoformat()}={i.amount}" for i in view.instalments)
     return {"plan_schedule": plan, "instalment_count": str(len(view.instalments))}
+
+
+def details(view: PlanView, stage: str, held: str | None) -> str:
+    """The plan's current details in the Temporal UI: paid so far, the next instalment, a hold."""
+    paid = sum(1 for i in view.instalments if i.status == InstalmentStatus.paid)
+    text = (
+        f"**{stage}** · {paid} of {len(view.instalments)} instalments paid · "
+        f"{view.currency} {view.paid} paid, {view.outstanding} to go"
+    )
+    following = current(view)
+    if following is not None and view.status == PlanOutcome.running:
+        text += (
+            f"\n\nnext: instalment {following.number}, {view.currency} "
+            f"{following.amount - following.paid} due {following.due_on}"
+        )
+    if held is not None:
+        text += f"\n\non hold: the journey is {held}"
+    return text

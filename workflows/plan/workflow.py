@@ -52,6 +52,9 @@ from workflows.policy import Channel, Tone
 from workflows.recording import Published, Recorder
 
 PATCH_CLEAN_CONTINUE = "plan-continues-as-new-with-nothing-unrecorded"
+PATCH_END_WITHDRAWS = "a-plans-end-withdraws-its-retrying-send"
+"""Before it, a send still retrying (a provider outage) when the plan ended went out once the
+provider was back: a message about a plan that had ended, even about a paid invoice."""
 
 
 @workflow.defn(name="InstalmentPlan")
@@ -73,6 +76,7 @@ class InstalmentPlan:
         )
         self._recorded_revision = -1 if input.state is None else self._state.view.revision
         self._dirty = False
+        self._sending = self._ended_while_sending = False
         self._published = Published(Stage.arrangement.value, float(self._state.view.outstanding))
 
     def _fresh_view(self, input: PlanInput) -> PlanView:
@@ -213,6 +217,8 @@ class InstalmentPlan:
         view.status = outcome
         self._state.end_reason = reason
         self._changed()
+        if self._sending and workflow.patched(PATCH_END_WITHDRAWS):
+            self._ended_while_sending = True
 
     async def _sleep_until(self, until: datetime, what: str) -> None:
         timeout = until - workflow.now()
@@ -252,9 +258,19 @@ class InstalmentPlan:
             snapshot=self._snapshot(),
             at=workflow.now(),
         )
-        # A dispute or a pause withdraws a send still retrying; it stays queued.
-        result = await send(request, lambda: self._state.held, lambda: True)
+        # A dispute or a pause withdraws a send still retrying; it stays queued. The plan's end
+        # withdraws it for good.
+        self._sending = True
+        try:
+            result = await send(
+                request, lambda: self._state.held, lambda: True, lambda: self._ended_while_sending
+            )
+        finally:
+            self._sending = False
         if result is None:
+            if self._ended_while_sending:
+                status = self._state.view.status.value
+                self._emit("message_withdrawn", template=message.template, reason=status)
             return
         self._state.queued.pop(0)
         for outcome in result.outcomes:
@@ -304,21 +320,9 @@ class InstalmentPlan:
     def _publish(self, wake: datetime | None) -> None:
         view = self._state.view
         stage = Stage.arrangement.value if view.status == PlanOutcome.running else view.status.value
-        outstanding = float(view.outstanding)
-        paid = sum(1 for i in view.instalments if i.status == InstalmentStatus.paid)
-        details = (
-            f"**{stage}** · {paid} of {len(view.instalments)} instalments paid · "
-            f"{view.currency} {view.paid} paid, {view.outstanding} to go"
-        )
-        current = self._current()
-        if current is not None and view.status == PlanOutcome.running:
-            details += (
-                f"\n\nnext: instalment {current.number}, {view.currency} "
-                f"{current.amount - current.paid} due {current.due_on}"
-            )
-        if self._state.held:
-            details += f"\n\non hold: the journey is {self._state.held_stage or 'on hold'}"
-        self._published.publish(stage, outstanding, wake, details)
+        held = (self._state.held_stage or "on hold") if self._state.held else None
+        details = ledger.details(view, stage, held)
+        self._published.publish(stage, float(view.outstanding), wake, details)
 
     # ---- from the journey: signals -------------------------------------------------------------
 
