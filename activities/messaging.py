@@ -233,21 +233,26 @@ class MessagingActivities:
             except DeliveryError as exc:
                 if exc.retryable or not exc.recipient_problem:
                     raise self._provider_error(exc, key, channel, request) from exc
-                self._mark(key, "failed", _provider(channel), None, message, started, exc.reason)
-                self._record(request, key, channel, "failed", exc.reason)
+                failed = self._recorded(request, key, channel, "failed", exc.reason)
+                self._mark(
+                    key, "failed", _provider(channel), None, message, started, failed, exc.reason
+                )
                 return ChannelOutcome(
                     channel=channel, status="failed", reason=exc.reason, permanent=True
                 )
         status = "sent" if receipt.delivered else "outbox"
+        # The mark and the timeline's event (with the journey's snapshot) in one transaction.
+        record = self._recorded(request, key, channel, status, "", note)
         try:
-            early = self._mark(key, status, receipt.provider, receipt.message_id, message, started)
+            early = self._mark(
+                key, status, receipt.provider, receipt.message_id, message, started, record
+            )
         except SQLAlchemyError:
             with self._lock:
                 self._unmarked[key] = (receipt, message)
             raise
         if receipt.delivered:
             self._provider_works(channel)
-        self._record(request, key, channel, status, "", note)
         bounced = [r for r in early if r.bounce]
         if bounced:
             # Its undelivered receipt came before our mark: the journey tries another channel.
@@ -264,11 +269,12 @@ class MessagingActivities:
         message_id: str | None,
         message: RenderedMessage,
         started: float,
+        record: RecordRequest,
         error: str | None = None,
     ) -> list[Receipt]:
         def mark() -> list[Receipt]:
             return self._store.finish_message(
-                key, status, provider, message_id, message.subject, message.text, error
+                key, status, provider, message_id, message.subject, message.text, error, record
             )
 
         return retrying(mark, until=started + SEND_DEADLINE)
@@ -326,6 +332,18 @@ class MessagingActivities:
         error: str,
         note: str = "",
     ) -> None:
+        self._store.record(self._recorded(request, key, channel, status, error, note))
+
+    def _recorded(
+        self,
+        request: MessageRequest,
+        key: str,
+        channel: Channel,
+        status: str,
+        error: str,
+        note: str = "",
+    ) -> RecordRequest:
+        """The message's timeline event, with its journey's snapshot."""
         detail: dict[str, object] = {
             "channel": channel.value,
             "tone": request.tone.value,
@@ -340,7 +358,7 @@ class MessagingActivities:
         if error:
             detail["error"] = error
         event = TimelineEvent(key=key, at=request.at, kind="message", actor="system", detail=detail)
-        self._store.record(RecordRequest(snapshot=request.snapshot, events=[event]))
+        return RecordRequest(snapshot=request.snapshot, events=[event])
 
 
 def _provider(channel: Channel) -> str:

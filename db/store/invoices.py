@@ -162,47 +162,51 @@ class InvoiceStore(PolicyStore):
         skipped, and a snapshot older than the one stored (a retried activity finishing late)
         does not overwrite it.
         """
-        snapshot = req.snapshot
         with self._sessions.begin() as session:
-            if req.invoice is not None:
-                if req.invoice.invoice_id != snapshot.invoice_id:
-                    raise ValueError(
-                        f"invoice {req.invoice.invoice_id} recorded with the snapshot of "
-                        f"{snapshot.invoice_id}"
-                    )
-                self._ensure_invoice(
-                    session,
-                    req.invoice,
-                    req.fingerprint or "",
-                    req.policy_name or req.invoice.policy,
-                    req.policy_version or 1,
+            self._record_in(session, req)
+
+    def _record_in(self, session: Session, req: RecordRequest) -> None:
+        """`record`, in the caller's transaction."""
+        snapshot = req.snapshot
+        if req.invoice is not None:
+            if req.invoice.invoice_id != snapshot.invoice_id:
+                raise ValueError(
+                    f"invoice {req.invoice.invoice_id} recorded with the snapshot of "
+                    f"{snapshot.invoice_id}"
                 )
-            for event in req.events:
-                values = {
-                    "event_key": event.key,
-                    "invoice_id": snapshot.invoice_id,
-                    "customer_id": snapshot.customer_id,
-                    "at": event.at,
-                    "kind": event.kind,
-                    "actor": event.actor,
-                    "detail": event.model_dump(mode="json")["detail"],
-                }
-                _insert_ignore(session, TimelineEventRow, values, "event_key")
-            as_of = max((event.at for event in req.events), default=None)
-            self._apply_snapshot(session, snapshot, as_of)
-            for task in req.tasks:
-                values = {
-                    "id": uuid.uuid4().hex,
-                    "task_key": task.key,
-                    "invoice_id": snapshot.invoice_id,
-                    "customer_id": snapshot.customer_id,
-                    "kind": task.kind,
-                    "title": task.title,
-                    "detail": task.model_dump(mode="json")["detail"],
-                    "status": "open",
-                    "created_at": self._clock(),
-                }
-                _insert_ignore(session, TaskRow, values, "task_key")
+            self._ensure_invoice(
+                session,
+                req.invoice,
+                req.fingerprint or "",
+                req.policy_name or req.invoice.policy,
+                req.policy_version or 1,
+            )
+        for event in req.events:
+            values = {
+                "event_key": event.key,
+                "invoice_id": snapshot.invoice_id,
+                "customer_id": snapshot.customer_id,
+                "at": event.at,
+                "kind": event.kind,
+                "actor": event.actor,
+                "detail": event.model_dump(mode="json")["detail"],
+            }
+            _insert_ignore(session, TimelineEventRow, values, "event_key")
+        as_of = max((event.at for event in req.events), default=None)
+        self._apply_snapshot(session, snapshot, as_of)
+        for task in req.tasks:
+            values = {
+                "id": uuid.uuid4().hex,
+                "task_key": task.key,
+                "invoice_id": snapshot.invoice_id,
+                "customer_id": snapshot.customer_id,
+                "kind": task.kind,
+                "title": task.title,
+                "detail": task.model_dump(mode="json")["detail"],
+                "status": "open",
+                "created_at": self._clock(),
+            }
+            _insert_ignore(session, TaskRow, values, "task_key")
 
     def _apply_snapshot(self, session: Session, snapshot: Snapshot, as_of: datetime | None) -> None:
         if snapshot.plan is not None and snapshot.plan.status != PlanOutcome.running:

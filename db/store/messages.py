@@ -15,6 +15,7 @@ from db.models import (
 from db.store.base import _fresh_message, _insert_ignore, _message_view
 from db.store.receipts import ReceiptStore
 from db.store.views import RELEASED, Claim, MessageView, Receipt
+from workflows.models import RecordRequest
 
 
 class MessageStore(ReceiptStore):
@@ -126,8 +127,10 @@ class MessageStore(ReceiptStore):
         subject: str | None,
         body: str | None,
         error: str | None = None,
+        record: RecordRequest | None = None,
     ) -> list[Receipt]:
-        """Record what the provider answered for a claimed message.
+        """Record what the provider answered for a claimed message, and with it `record` (the
+        message's timeline event and its journey's snapshot) in the same transaction.
 
         Returns the receipts that arrived before the provider's id was stored (applied now).
         """
@@ -156,6 +159,10 @@ class MessageStore(ReceiptStore):
             )
             if updated.first() is None:
                 raise LookupError(f"message {key!r} was never claimed")
+            if record is not None:
+                self._record_in(session, record)
+        # After the commit, as `hold_receipt` looks after its own: whichever comes second sees the
+        # other (inside this transaction, PostgreSQL could let both miss).
         return self.apply_early_receipts(provider_message_id) if provider_message_id else []
 
     def get_message(self, key: str) -> MessageView | None:
