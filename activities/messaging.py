@@ -145,7 +145,7 @@ class MessagingActivities:
         if self._store.opted_out(to, channel.value):
             # Kept centrally (an SMS STOP, a spam report): true for every journey of this debtor.
             reason = f"the debtor opted out of {channel.value} at {to}"
-            self._record(request, key, channel, "failed", reason)
+            self._store.record(message_record(request, key, channel, "failed", reason))
             return ChannelOutcome(channel=channel, status="failed", reason=reason, permanent=True)
         if not context:
             context.append(self._context(request))
@@ -175,7 +175,9 @@ class MessagingActivities:
             )
             if claim.state == "done":
                 row = claim.message
-                self._record(request, key, channel, row.status, row.error or "")
+                self._store.record(
+                    message_record(request, key, channel, row.status, row.error or "")
+                )
                 return ChannelOutcome(
                     channel=channel, status=row.status, reason=row.error or "", permanent=False
                 )
@@ -233,7 +235,7 @@ class MessagingActivities:
             except DeliveryError as exc:
                 if exc.retryable or not exc.recipient_problem:
                     raise self._provider_error(exc, key, channel, request) from exc
-                failed = self._recorded(request, key, channel, "failed", exc.reason)
+                failed = message_record(request, key, channel, "failed", exc.reason)
                 self._mark(
                     key, "failed", _provider(channel), None, message, started, failed, exc.reason
                 )
@@ -242,7 +244,7 @@ class MessagingActivities:
                 )
         status = "sent" if receipt.delivered else "outbox"
         # The mark and the timeline's event (with the journey's snapshot) in one transaction.
-        record = self._recorded(request, key, channel, status, "", note)
+        record = message_record(request, key, channel, status, "", note)
         try:
             early = self._mark(
                 key, status, receipt.provider, receipt.message_id, message, started, record
@@ -323,43 +325,27 @@ class MessagingActivities:
         if known_bad:
             self._store.provider_ok(provider)
 
-    def _record(
-        self,
-        request: MessageRequest,
-        key: str,
-        channel: Channel,
-        status: str,
-        error: str,
-        note: str = "",
-    ) -> None:
-        self._store.record(self._recorded(request, key, channel, status, error, note))
-
-    def _recorded(
-        self,
-        request: MessageRequest,
-        key: str,
-        channel: Channel,
-        status: str,
-        error: str,
-        note: str = "",
-    ) -> RecordRequest:
-        """The message's timeline event, with its journey's snapshot."""
-        detail: dict[str, object] = {
-            "channel": channel.value,
-            "tone": request.tone.value,
-            "template": request.template,
-            "status": status,
-            "outstanding": str(request.outstanding),
-        }
-        if status == "outbox":
-            detail["note"] = "local outbox: not delivered to anyone"
-        if note:
-            detail["note"] = note
-        if error:
-            detail["error"] = error
-        event = TimelineEvent(key=key, at=request.at, kind="message", actor="system", detail=detail)
-        return RecordRequest(snapshot=request.snapshot, events=[event])
-
 
 def _provider(channel: Channel) -> str:
     return PROVIDERS[channel]
+
+
+def message_record(
+    request: MessageRequest, key: str, channel: Channel, status: str, error: str, note: str = ""
+) -> RecordRequest:
+    """The message's timeline event, with its journey's snapshot."""
+    detail: dict[str, object] = {
+        "channel": channel.value,
+        "tone": request.tone.value,
+        "template": request.template,
+        "status": status,
+        "outstanding": str(request.outstanding),
+    }
+    if status == "outbox":
+        detail["note"] = "local outbox: not delivered to anyone"
+    if note:
+        detail["note"] = note
+    if error:
+        detail["error"] = error
+    event = TimelineEvent(key=key, at=request.at, kind="message", actor="system", detail=detail)
+    return RecordRequest(snapshot=request.snapshot, events=[event])

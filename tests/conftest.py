@@ -58,21 +58,26 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_dev_server(*extra_args: str) -> WorkflowEnvironment:
     """A real Temporal dev server (in memory) with dunwell's search attributes."""
-    env = await WorkflowEnvironment.start_local(
+    return await WorkflowEnvironment.start_local(
         data_converter=TEST_CONVERTER,
         dev_server_existing_path=_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
         ui=False,
-        # Temporal suggests continue-as-new at 4,096 events; this low threshold makes a test's
-        # instalment plan cross it in a dozen payments (only plans act on the suggestion).
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AS_NEW_AT}",
-        ],
+        dev_server_extra_args=list(extra_args),
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (in memory) with dunwell's search attributes."""
+    # Temporal suggests continue-as-new at 4,096 events; this low threshold makes a test's
+    # instalment plan cross it in a dozen payments (only plans act on the suggestion).
+    env = await start_dev_server(
+        "--dynamic-config-value",
+        f"limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AS_NEW_AT}",
     )
     try:
         yield env

@@ -27,7 +27,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHandle
 
 import workflows
-from tests.conftest import _binary
+from tests.conftest import _binary, start_dev_server
 from tests.runs import every_run
 from tests.workflows.conftest import (
     FakeActivities,
@@ -37,6 +37,7 @@ from tests.workflows.conftest import (
     fake_workers,
     late_payments_while_closing,
     paid_while_falling_back,
+    paid_while_the_plans_message_retries,
     pay,
     signal_while_the_plan_continues,
 )
@@ -367,16 +368,9 @@ async def _plan_paid_while_its_message_retries(journeys: Journeys) -> WorkflowHa
     """The provider is down as the plan sends its confirmation; the invoice is paid in full while
     the send retries; an hour later the provider is back. Recorded with `--before
     a-plans-end-withdraws-its-retrying-send` (the confirmation goes out after the payment)."""
-    fakes = journeys.fakes
     handle = await journeys.start("plan-retrying", due_in=timedelta(days=5))
-    await journeys.until(lambda: len(fakes.sent) >= 2)
-    fakes.outage = True
-    attempts = fakes.attempts
-    await handle.execute_update(InvoiceJourney.agree_arrangement, await _two_instalments(journeys))
-    await journeys.until(lambda: fakes.attempts >= attempts + 2, step=timedelta(seconds=20))
-    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "B-1"))
-    await journeys.sleep(timedelta(hours=1))
-    fakes.outage = False
+    await journeys.until(lambda: len(journeys.fakes.sent) >= 2)
+    await paid_while_the_plans_message_retries(journeys, handle, await _two_instalments(journeys))
     await handle.result()
     return handle
 
@@ -443,7 +437,6 @@ async def main(suffix: str, names: list[str]) -> None:
 
     from tests.conftest import register_search_attributes
     from tests.keys import TEST_CONVERTER
-    from workflows.common import SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=TEST_CONVERTER, test_server_existing_path=_binary("temporal-test-server")
@@ -451,13 +444,7 @@ async def main(suffix: str, names: list[str]) -> None:
     wanted = [n for n in SCENARIOS if not names or n in names]
     real = None
     if ON_A_REAL_SERVER.intersection(wanted):
-        real = await WorkflowEnvironment.start_local(
-            data_converter=TEST_CONVERTER,
-            dev_server_existing_path=_binary("temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_log_level="error",
-            ui=False,
-        )
+        real = await start_dev_server()
     try:
         await register_search_attributes(env.client)
         for name in wanted:

@@ -359,6 +359,21 @@ async def adjusted_while_the_old_plan_ends(
     await handle.execute_update(InvoiceJourney.agree_arrangement, new_plan)
 
 
+async def paid_while_the_plans_message_retries(
+    journeys: Journeys, handle: WorkflowHandle[Any, Any], plan: AgreeArrangement
+) -> None:
+    """The provider goes down; `plan` is agreed and its confirmation retries; the invoice is
+    paid in full (BANK-1) meanwhile; an hour later the provider is back."""
+    fakes = journeys.fakes
+    fakes.outage = True
+    attempts = fakes.attempts
+    await handle.execute_update(InvoiceJourney.agree_arrangement, plan)
+    await journeys.until(lambda: fakes.attempts >= attempts + 2, step=timedelta(seconds=20))
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+    await journeys.sleep(timedelta(hours=1))
+    fakes.outage = False
+
+
 async def within_seconds(limit: float, condition: Callable[[], bool]) -> None:
     """Real time, on the dev server: poll until `condition` holds, at most `limit` seconds."""
     for _ in range(int(limit * 10)):

@@ -34,6 +34,7 @@ from tests.workflows.conftest import (
     late_payments_while_closing,
     lone_plan,
     paid_while_falling_back,
+    paid_while_the_plans_message_retries,
     pay,
     run_lengths,
     signal_while_the_plan_continues,
@@ -219,13 +220,7 @@ async def test_a_plans_message_retrying_when_the_invoice_is_paid_never_goes_out(
     the debtor gets the thank-you and nothing about the plan."""
     handle = await journeys.start(due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) == 2)
-    fakes.outage = True
-    attempts = fakes.attempts
-    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
-    await journeys.until(lambda: fakes.attempts >= attempts + 2, step=timedelta(seconds=20))
-    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
-    await journeys.sleep(timedelta(hours=1))
-    fakes.outage = False
+    await paid_while_the_plans_message_retries(journeys, handle, await two_instalments(journeys))
 
     assert (await handle.result()).outcome == Outcome.paid
     assert fakes.templates[2:] == ["thank_you"]
