@@ -44,6 +44,7 @@ from tests.workflows.conftest import (
 from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
 from workflows.models import (
     AgreeArrangement,
+    CancelArrangement,
     Close,
     ContactChanged,
     DisputeOutcome,
@@ -228,6 +229,54 @@ async def test_a_plans_message_retrying_when_the_invoice_is_paid_never_goes_out(
     assert ended.outcome in (PlanOutcome.ended, PlanOutcome.completed)
     withdrawn = [e.detail for e in fakes.events if e.kind == "message_withdrawn"]
     assert [w["template"] for w in withdrawn] == ["arrangement_agreed"]
+
+
+async def test_a_plan_paid_while_it_records_its_start_sends_no_confirmation(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """The invoice is paid in full while the plan writes its first record, before it sends its
+    confirmation: the plan ends, and the debtor gets the thank-you, not the plan's terms."""
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    paid: list[str] = []
+
+    async def paid_while_recording(request: RecordRequest) -> None:
+        view = request.snapshot.plan
+        if view is not None and view.revision <= 1 and not paid:
+            paid.append("BANK-1")
+            await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+            await asyncio.sleep(1)  # the journey forwards it to the plan meanwhile
+
+    fakes.on_record = paid_while_recording
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+
+    assert (await handle.result()).outcome == Outcome.paid
+    assert fakes.templates[2:] == ["thank_you"]
+    withdrawn = [e.detail["template"] for e in fakes.events if e.kind == "message_withdrawn"]
+    assert withdrawn == ["arrangement_agreed"]
+
+
+async def test_a_plan_cancelled_while_it_starts_needs_no_new_plan_after_an_adjustment(
+    slow_starts: Journeys,
+) -> None:
+    """An agent cancels a plan still starting, then a dispute lowers the amount: the cancelled
+    plan needs no successor, so nobody is asked to agree one."""
+    journeys, fakes = slow_starts, slow_starts.fakes
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await handle.execute_update(
+        InvoiceJourney.cancel_arrangement, CancelArrangement(reason="agreed by mistake")
+    )
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="short"))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute,
+        ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00")),
+    )
+    await journeys.until(lambda: "overdue_2" in fakes.templates)
+
+    assert "agree_plan" not in fakes.tasks()
+    assert "arrangement_agreed" not in fakes.templates
 
 
 async def test_a_plan_waiting_to_start_when_a_dispute_changes_the_amount_never_starts(

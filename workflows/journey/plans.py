@@ -60,6 +60,8 @@ class PlanSupervisor:
         self._outbox: list[tuple[str, Any]] = []
         self._runner: asyncio.Task[None] | None = None
         self._held = False
+        self._ending = False
+        """The plan running or starting was told to end (cancelled, replaced)."""
 
     @property
     def running(self) -> bool:
@@ -94,6 +96,8 @@ class PlanSupervisor:
         those agreed and not yet running never start. False when there was none."""
         waiting = self._starting or bool(self.requests)
         if waiting and workflow.patched(PATCH_ADJUSTED_ENDS_EVERY_PLAN):
+            if self._ending and not self.requests:
+                return False  # the plan starting was already ended: no new one to agree
             self.requests.clear()
         elif self.handle is None:
             return False
@@ -116,6 +120,7 @@ class PlanSupervisor:
             self._outbox.append((name, arg))
 
     def end(self, outcome: PlanOutcome, reason: str, actor: str) -> None:
+        self._ending = self.handle is not None or self._starting or bool(self.requests)
         self.forward("end_plan", EndPlan(outcome=outcome, reason=reason, actor=actor))
 
     def tell_hold(self, held: bool, stage: Stage) -> None:
@@ -144,7 +149,7 @@ class PlanSupervisor:
                 self._outbox.clear()
             # Its input carries the journey's hold (since PATCH_HOLD_WHILE_STARTING).
             self._held = plan_input.hold is not None and plan_input.hold.held
-            self._starting = True
+            self._starting, self._ending = True, False
             try:
                 handle = await workflow.start_child_workflow(
                     InstalmentPlan.run,

@@ -54,7 +54,8 @@ from workflows.recording import Published, Recorder
 PATCH_CLEAN_CONTINUE = "plan-continues-as-new-with-nothing-unrecorded"
 PATCH_END_WITHDRAWS = "a-plans-end-withdraws-its-retrying-send"
 """Before it, a send still retrying (a provider outage) when the plan ended went out once the
-provider was back: a message about a plan that had ended, even about a paid invoice."""
+provider was back, and one asked for as the plan ended during the record before it went out:
+a message about a plan that had ended, even about a paid invoice."""
 
 
 @workflow.defn(name="InstalmentPlan")
@@ -240,6 +241,12 @@ class InstalmentPlan:
 
     async def _send_queued(self) -> None:
         message = self._state.queued[0]
+        status = self._state.view.status
+        if status != PlanOutcome.running and workflow.patched(PATCH_END_WITHDRAWS):
+            # Ended while the record before it was written: not sent.
+            self._emit("message_withdrawn", template=message.template, reason=status.value)
+            self._state.queued.clear()
+            return
         channels = reachable_channels(self._customer, ALL_CHANNELS, self._unreachable)
         if not channels:
             self._state.queued.pop(0)
@@ -258,8 +265,7 @@ class InstalmentPlan:
             snapshot=self._snapshot(),
             at=workflow.now(),
         )
-        # A dispute or a pause withdraws a send still retrying; it stays queued. The plan's end
-        # withdraws it for good.
+        # A dispute or a pause withdraws a send still retrying (it stays queued); the end, for good.
         self._sending = True
         try:
             result = await send(
@@ -269,8 +275,8 @@ class InstalmentPlan:
             self._sending = False
         if result is None:
             if self._ended_while_sending:
-                status = self._state.view.status.value
-                self._emit("message_withdrawn", template=message.template, reason=status)
+                ended = self._state.view.status.value
+                self._emit("message_withdrawn", template=message.template, reason=ended)
             return
         self._state.queued.pop(0)
         for outcome in result.outcomes:
