@@ -49,11 +49,16 @@ SETTLE = timedelta(seconds=5)
 in flight takes well under a second; one waiting to retry (an outage) is withdrawn."""
 
 
+def never() -> bool:
+    """A stop or an end that never comes."""
+    return False
+
+
 async def send(
     request: MessageRequest,
     stop: Callable[[], bool],
     withdrawable: Callable[[], bool],
-    ended: Callable[[], bool] = lambda: False,
+    ended: Callable[[], bool] = never,
 ) -> MessageResult | None:
     """Deliver `request`; None when `stop()` withdrew it before any channel was sent. `ended()`
     withdraws it too, after giving an attempt under way `SETTLE` to finish.
@@ -89,7 +94,7 @@ async def deliver_per_channel(
     request: MessageRequest,
     summary: str,
     stop: Callable[[], bool],
-    ended: Callable[[], bool] = lambda: False,
+    ended: Callable[[], bool] = never,
 ) -> MessageResult | None:
     """Send `request` one activity per channel; None when `stop()` withdrew it unsent.
 

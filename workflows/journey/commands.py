@@ -73,10 +73,15 @@ class Commands(JourneyBase):
         else:
             self._release(DISPUTE)
             self._tell_plan_hold()
-            reason, waiting = "the dispute changed the amount", self._plans.waiting_numbers()
-            if cmd.outcome == DisputeOutcome.adjusted and self._plans.abandon(reason, cmd.actor):
+            reason = "the dispute changed the amount"
+            dropped = (
+                self._plans.abandon(reason, cmd.actor)
+                if cmd.outcome == DisputeOutcome.adjusted
+                else None
+            )
+            if dropped is not None:
                 # The plan no longer adds up: it ends, and an agent agrees a new one.
-                for number in waiting if not self._plans.requests else []:
+                for number in dropped:
                     self._emit(
                         "arrangement_ended",
                         cmd.actor,

@@ -14,7 +14,7 @@ from temporalio import workflow
 from workflows.common import ALL_CHANNELS, reachable_channels
 from workflows.journey.base import JourneyBase
 from workflows.journey.state import PLAN, LastMessage, QueuedMessage
-from workflows.messaging import send
+from workflows.messaging import never, send
 from workflows.models import MessageRequest
 from workflows.policy import Channel, Tone
 
@@ -118,7 +118,7 @@ class Messages(JourneyBase):
         open_ = s.outcome is None
         result = await send(
             request,
-            s.must_stop_sending if open_ and not any_hold else _never,
+            s.must_stop_sending if open_ and not any_hold else never,
             lambda: open_ and workflow.patched(PATCH_WITHDRAW_SEND),
         )
         if result is None:
@@ -169,7 +169,3 @@ class Messages(JourneyBase):
                 f"No working contact for invoice {self._invoice.invoice_id}: "
                 f"message {template} reached nobody; find a new email or phone",
             )
-
-
-def _never() -> bool:
-    return False

@@ -87,23 +87,22 @@ class PlanSupervisor:
         self.requests.clear()
         self._forget_unstarted()
 
-    def waiting_numbers(self) -> list[int]:
-        """The numbers the plans agreed and not yet started will have."""
-        return [self.number + n for n in range(1, len(self.requests) + 1)]
-
-    def abandon(self, reason: str, actor: str) -> bool:
+    def abandon(self, reason: str, actor: str) -> list[int] | None:
         """The plans no longer add up (a dispute changed the amount): the running one ends, and
-        those agreed and not yet running never start. False when there was none."""
+        those agreed and not yet running never start. Answers the numbers those would have had;
+        None when there was no plan to end."""
         waiting = self._starting or bool(self.requests)
+        dropped: list[int] = []
         if waiting and workflow.patched(PATCH_ADJUSTED_ENDS_EVERY_PLAN):
             if self._ending and not self.requests:
-                return False  # the plan starting was already ended: no new one to agree
+                return None  # the plan starting was already ended: no new one to agree
+            dropped = [self.number + n for n in range(1, len(self.requests) + 1)]
             self.requests.clear()
         elif self.handle is None:
-            return False
+            return None
         self.end(PlanOutcome.ended, reason, actor)
         self._forget_unstarted()
-        return True
+        return dropped
 
     def _forget_unstarted(self) -> None:
         """No plan runs or starts any more: what was forwarded was for plans that never will."""
