@@ -25,37 +25,84 @@ T = TypeVar("T")
 
 
 class Heartbeat:
-    """Heartbeats to Temporal, and renews the message's lease, from a thread while we send."""
+    """While an attempt sends: heartbeats to Temporal, and renews the message's lease.
+
+    The work is done by `_Beats`, two threads shared by every attempt in the process, so that an
+    attempt costs an entry in a set rather than a thread of its own (most sends are over long
+    before the first beat is due).
+    """
 
     def __init__(self, store: Store) -> None:
-        self._store = store
-        self._held: tuple[str, str] | None = None
-        self._stop = threading.Event()
-        self._context = contextvars.copy_context()
-        self._thread = threading.Thread(target=self._context.run, args=(self._run,), daemon=True)
+        self.store = store
+        self.held: tuple[str, str] | None = None
+        self.context: contextvars.Context | None = None
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        # The activity's context: `activity.heartbeat()` finds its attempt through it.
+        self.context = contextvars.copy_context()
+        _BEATS.join(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=BEAT_EVERY + 1)
+        _BEATS.leave(self)
 
     def hold(self, key: str, holder: str) -> None:
-        self._held = (key, holder)
+        self.held = (key, holder)
 
-    def _run(self) -> None:
-        while not self._stop.wait(BEAT_EVERY):
-            try:
-                activity.heartbeat()
-            except RuntimeError:
-                pass  # not running under Temporal (a direct call in a test)
-            if self._held is not None:
-                try:
-                    self._store.renew_claim(*self._held, LEASE)
-                except SQLAlchemyError as exc:
-                    log.warning("could not renew the claim on %s: %s", self._held[0], exc)
+
+class _Beats:
+    """Every `BEAT_EVERY` seconds, one thread heartbeats each running attempt and another renews
+    each held lease. Apart, so that a database that hangs never delays a heartbeat: Temporal
+    would time the attempt out and start another while this one may still be sending."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: set[Heartbeat] = set()
+        self._threads: list[threading.Thread] = []
+
+    def join(self, attempt: Heartbeat) -> None:
+        with self._lock:
+            self._attempts.add(attempt)
+            if not self._threads:
+                for name, work in (("heartbeats", _heartbeat), ("leases", _renew)):
+                    thread = threading.Thread(
+                        target=self._every_beat, args=(work,), name=f"dunwell-{name}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+
+    def leave(self, attempt: Heartbeat) -> None:
+        with self._lock:
+            self._attempts.discard(attempt)
+
+    def _every_beat(self, work: Callable[[Heartbeat], None]) -> None:
+        while True:
+            time.sleep(BEAT_EVERY)
+            with self._lock:
+                attempts = list(self._attempts)
+            for attempt in attempts:
+                work(attempt)
+
+
+def _heartbeat(attempt: Heartbeat) -> None:
+    if attempt.context is None:
+        return
+    try:
+        attempt.context.run(activity.heartbeat)
+    except RuntimeError:
+        pass  # not running under Temporal (a direct call in a test), or that attempt just ended
+
+
+def _renew(attempt: Heartbeat) -> None:
+    if attempt.held is None:
+        return
+    try:
+        attempt.store.renew_claim(*attempt.held, LEASE)
+    except SQLAlchemyError as exc:
+        log.warning("could not renew the claim on %s: %s", attempt.held[0], exc)
+
+
+_BEATS = _Beats()
 
 
 def lease_wait(moment: datetime | None) -> timedelta:

@@ -17,6 +17,11 @@ from db.store.receipts import ReceiptStore
 from db.store.views import RELEASED, Claim, MessageView, Receipt
 from workflows.models import RecordRequest
 
+_NOT_SENT: dict[str, Any] = dict.fromkeys(
+    ("provider", "provider_message_id", "subject", "body", "error", "sent_at")
+)
+"""A message's columns that its claim leaves empty."""
+
 
 class MessageStore(ReceiptStore):
     def claim_message(
@@ -55,7 +60,8 @@ class MessageStore(ReceiptStore):
         }
         with self._sessions.begin() as session:
             if _insert_ignore(session, MessageRow, values, "key"):
-                return Claim(message=_fresh_message(session, key), state="new")
+                # The row is what was just inserted: no need to read it back.
+                return Claim(message=MessageView(**values, **_NOT_SENT), state="new")
             before = _fresh_message(session, key)
             if before.status != "claimed":
                 return Claim(message=before, state="done")
