@@ -51,6 +51,7 @@ from workflows.models import (
     EndPlan,
     Instalment,
     MessageBounced,
+    MessageRequest,
     OpenDispute,
     Outcome,
     Pause,
@@ -229,6 +230,38 @@ async def test_a_plans_message_retrying_when_the_invoice_is_paid_never_goes_out(
     assert ended.outcome in (PlanOutcome.ended, PlanOutcome.completed)
     withdrawn = [e.detail for e in fakes.events if e.kind == "message_withdrawn"]
     assert [w["template"] for w in withdrawn] == ["arrangement_agreed"]
+
+
+async def test_a_plans_message_under_way_when_the_invoice_is_paid_is_sent_and_recorded(
+    dev_server_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """On a real server: the debtor pays in full while the provider is still answering the plan's
+    confirmation. The plan ends, but gives that attempt time to finish (`SETTLE`), so the
+    timeline says what the debtor got: the confirmation sent, nothing withdrawn, then the
+    thank-you."""
+    fakes = FakeActivities()
+    journeys = Journeys(dev_server_env, task_queue, fakes)
+    handle = await journeys.start(due_in=timedelta(days=20))
+
+    async def paid_while_the_provider_answers(request: MessageRequest) -> None:
+        if request.template == "arrangement_agreed" and fakes.attempts == 1:
+            await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-1"))
+            await asyncio.sleep(1.5)  # the plan is told to end meanwhile
+
+    fakes.on_deliver = paid_while_the_provider_answers
+    try:
+        async with fake_workers(dev_server_env.client, task_queue, fakes):
+            await handle.execute_update(
+                InvoiceJourney.agree_arrangement, await two_instalments(journeys)
+            )
+            assert (await handle.result()).outcome == Outcome.paid
+            ended = await plan(journeys, handle).result()
+    finally:
+        await journeys.finish()
+    assert ended.outcome in (PlanOutcome.ended, PlanOutcome.completed)
+    assert fakes.templates == ["arrangement_agreed", "thank_you"]
+    assert not [e for e in fakes.events if e.kind == "message_withdrawn"]
+    assert fakes.attempts == 2  # the confirmation once, the thank-you once
 
 
 async def test_a_plan_paid_while_it_records_its_start_sends_no_confirmation(
