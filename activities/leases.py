@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -20,6 +21,10 @@ LEASE = timedelta(seconds=10)
 """How long a claim outlives its holder's last renewal."""
 BEAT_EVERY = 3.0
 """Seconds between heartbeats (and lease renewals) while an attempt runs."""
+POOL = 8
+"""Heartbeats (and, apart, renewals) made at the same time, for different attempts."""
+LEAVE_WAIT = 2.0
+"""Seconds an ending attempt waits for its lease's renewal under way."""
 log = logging.getLogger("dunwell.messaging")
 T = TypeVar("T")
 
@@ -27,15 +32,16 @@ T = TypeVar("T")
 class Heartbeat:
     """While an attempt sends: heartbeats to Temporal, and renews the message's lease.
 
-    The work is done by `_Beats`, two threads shared by every attempt in the process, so that an
-    attempt costs an entry in a set rather than a thread of its own (most sends are over long
-    before the first beat is due).
+    `_Beats` does it for every attempt in the process, so that an attempt costs an entry in a set
+    rather than a thread of its own (most sends are over long before the first beat is due).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.held: tuple[str, str] | None = None
         self.context: contextvars.Context | None = None
+        self.beating: Future[None] | None = None
+        self.renewing: Future[None] | None = None
 
     def __enter__(self) -> Heartbeat:
         # The activity's context: `activity.heartbeat()` finds its attempt through it.
@@ -51,37 +57,51 @@ class Heartbeat:
 
 
 class _Beats:
-    """Every `BEAT_EVERY` seconds, one thread heartbeats each running attempt and another renews
-    each held lease. Apart, so that a database that hangs never delays a heartbeat: Temporal
-    would time the attempt out and start another while this one may still be sending."""
+    """Every `BEAT_EVERY` seconds, one thread asks for a heartbeat of each running attempt and a
+    renewal of each held lease. The calls run on two small pools, heartbeats apart from renewals:
+    a database that hangs never delays a heartbeat (Temporal would time the attempt out and start
+    another while this one may still be sending), and one attempt's slow call never delays
+    another's. An attempt whose last call has not finished is left out of that round."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: set[Heartbeat] = set()
-        self._threads: list[threading.Thread] = []
+        self._clock: threading.Thread | None = None
+        self._heartbeats = ThreadPoolExecutor(POOL, thread_name_prefix="dunwell-heartbeat")
+        self._renewals = ThreadPoolExecutor(POOL, thread_name_prefix="dunwell-lease")
 
     def join(self, attempt: Heartbeat) -> None:
         with self._lock:
             self._attempts.add(attempt)
-            if not self._threads:
-                for name, work in (("heartbeats", _heartbeat), ("leases", _renew)):
-                    thread = threading.Thread(
-                        target=self._every_beat, args=(work,), name=f"dunwell-{name}", daemon=True
-                    )
-                    thread.start()
-                    self._threads.append(thread)
+            if self._clock is None or not self._clock.is_alive():
+                self._clock = threading.Thread(
+                    target=self._every_beat, name="dunwell-beats", daemon=True
+                )
+                self._clock.start()
 
     def leave(self, attempt: Heartbeat) -> None:
         with self._lock:
             self._attempts.discard(attempt)
+            renewing = attempt.renewing
+        if renewing is not None:
+            # A renewal under way lands before the attempt ends, not after it.
+            wait([renewing], timeout=LEAVE_WAIT)
 
-    def _every_beat(self, work: Callable[[Heartbeat], None]) -> None:
+    def _every_beat(self) -> None:
         while True:
             time.sleep(BEAT_EVERY)
-            with self._lock:
-                attempts = list(self._attempts)
-            for attempt in attempts:
-                work(attempt)
+            try:
+                with self._lock:
+                    for attempt in self._attempts:
+                        self._beat(attempt)
+            except RuntimeError:
+                return  # the interpreter is shutting down: the pools take nothing new
+
+    def _beat(self, attempt: Heartbeat) -> None:
+        if attempt.beating is None or attempt.beating.done():
+            attempt.beating = self._heartbeats.submit(_heartbeat, attempt)
+        if attempt.held is not None and (attempt.renewing is None or attempt.renewing.done()):
+            attempt.renewing = self._renewals.submit(_renew, attempt)
 
 
 def _heartbeat(attempt: Heartbeat) -> None:
@@ -90,7 +110,9 @@ def _heartbeat(attempt: Heartbeat) -> None:
     try:
         attempt.context.run(activity.heartbeat)
     except RuntimeError:
-        pass  # not running under Temporal (a direct call in a test), or that attempt just ended
+        pass  # not running under Temporal (a direct call in a test)
+    except Exception as exc:  # the worker's event loop did not take it in time: next round
+        log.warning("a heartbeat failed: %s: %s", type(exc).__name__, exc)
 
 
 def _renew(attempt: Heartbeat) -> None:
@@ -98,7 +120,7 @@ def _renew(attempt: Heartbeat) -> None:
         return
     try:
         attempt.store.renew_claim(*attempt.held, LEASE)
-    except SQLAlchemyError as exc:
+    except Exception as exc:
         log.warning("could not renew the claim on %s: %s", attempt.held[0], exc)
 
 

@@ -1,8 +1,8 @@
 """Delivering a message: render the template, claim the message key, send, record what happened.
 
 Each message (journey, step, channel) is claimed under a unique key before any provider is called,
-and the claim is a lease: the attempt holding it renews it while it sends, from the same thread
-that heartbeats to Temporal. So:
+and the claim is a lease: it is renewed while the attempt holding it sends, as the attempt
+heartbeats to Temporal (`activities.leases`). So:
 
 - A retry that finds another attempt's lease still live waits (a retryable `SendInProgress`)
   instead of sending: a slow provider call is never doubled by Temporal's next attempt.

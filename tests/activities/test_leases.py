@@ -1,11 +1,13 @@
 """A send that takes long keeps its claim and tells Temporal it is alive, until it ends.
 
-The beats come from threads shared by every attempt in the process (`activities.leases`): this
-checks that each attempt is still beaten for, and that one that has ended no longer is.
+The beats are made by threads shared by every attempt in the process (`activities.leases`): these
+check that each attempt is beaten for while others are, that one that has ended no longer is, and
+that a heartbeat that fails stops nothing.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,16 +23,18 @@ from db.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setattr(leases, "BEAT_EVERY", 0.05)
+    monkeypatch.setattr(leases, "LEASE", timedelta(seconds=30))
     url = f"sqlite:///{tmp_path / 'dunwell.db'}"
     migrate(url)
     return Store(make_sessionmaker(make_engine(url)))
 
 
-def claimed(store: Store, key: str, holder: str) -> datetime:
+def claimed(store: Store, key: str) -> datetime:
     claim = store.claim_message(
         key, "INV-1", "email", "overdue_1", "friendly", "en", "ap@example.com",
-        holder=holder, lease=timedelta(seconds=1),
+        holder=key, lease=timedelta(seconds=1),
     )  # fmt: skip
     assert claim.state == "new" and claim.message.lease_until is not None
     return claim.message.lease_until
@@ -51,33 +55,64 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
     return True
 
 
-def test_two_slow_sends_keep_their_leases_and_heartbeat_until_each_ends(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(leases, "BEAT_EVERY", 0.05)
-    monkeypatch.setattr(leases, "LEASE", timedelta(seconds=30))
-    first, second = claimed(store, "k:1", "slow-1"), claimed(store, "k:2", "slow-2")
-    beats: dict[str, int] = {"one": 0, "two": 0}
-    ended: dict[str, float] = {}
+class Attempt:
+    """A delivery attempt under Temporal's activity environment, holding the claim on `key`
+    until `until()` holds; counts its heartbeats."""
 
-    def sending(name: str, key: str, holder: str, until: Callable[[], bool]) -> None:
+    def __init__(self, store: Store, key: str, fail_first: bool = False) -> None:
+        self.store, self.key, self.beats, self.fail_first = store, key, 0, fail_first
+        self.ended = False
+
+    def on_heartbeat(self, *details: object) -> None:
+        self.beats += 1
+        if self.fail_first and self.beats == 1:
+            raise TimeoutError("the worker's event loop did not take the heartbeat in time")
+
+    def run(self, until: Callable[[], bool]) -> None:
         env = ActivityEnvironment()
-        env.on_heartbeat = lambda *details: beats.__setitem__(name, beats[name] + 1)
+        env.on_heartbeat = self.on_heartbeat
 
         def attempt() -> None:
-            with Heartbeat(store) as beat:
-                beat.hold(key, holder)
-                assert wait_for(until), f"{name} was never beaten for"
-            ended[name] = time.monotonic()
+            with Heartbeat(self.store) as beat:
+                beat.hold(self.key, self.key)
+                assert wait_for(until), f"{self.key} was never beaten for"
+            self.ended = True
 
         env.run(attempt)
 
-    # Attempt one runs until its lease is renewed and it has heartbeaten, then ends.
-    sending("one", "k:1", "slow-1", lambda: lease_of(store, "k:1") > first and beats["one"] > 0)
-    assert lease_of(store, "k:1") - first > timedelta(seconds=20)  # renewed to LEASE, not 1 s
-    beats_after_end, lease_after_end = beats["one"], lease_of(store, "k:1")
 
-    # Attempt two, after it: it is beaten for too, and attempt one, ended, no longer is.
-    sending("two", "k:2", "slow-2", lambda: lease_of(store, "k:2") > second and beats["two"] > 2)
-    assert beats["one"] == beats_after_end
+def test_two_slow_sends_at_once_keep_their_leases_and_heartbeat_until_each_ends(
+    store: Store,
+) -> None:
+    first, second = claimed(store, "k:1"), claimed(store, "k:2")
+    one, two = Attempt(store, "k:1"), Attempt(store, "k:2")
+    one_ended_at: list[int] = []  # attempt two's beats when attempt one ended
+
+    def beaten(attempt: Attempt, lease: datetime) -> bool:
+        return lease_of(store, attempt.key) > lease and attempt.beats > 0
+
+    # Attempt two runs beside attempt one, and two more beats after attempt one has ended.
+    running = threading.Thread(
+        target=two.run, args=(lambda: bool(one_ended_at) and two.beats >= one_ended_at[0] + 2,)
+    )
+    running.start()
+    one.run(lambda: beaten(one, first) and beaten(two, second))
+    one_ended_at.append(two.beats)
+    beats_after_end, lease_after_end = one.beats, lease_of(store, "k:1")
+    running.join(timeout=15)
+
+    assert two.ended  # beaten for after attempt one ended
+    assert lease_of(store, "k:1") - first > timedelta(seconds=20)  # renewed to LEASE, not 1 s
+    assert lease_of(store, "k:2") - second > timedelta(seconds=20)
+    assert one.beats == beats_after_end  # attempt one, ended, is beaten for no more
     assert lease_of(store, "k:1") == lease_after_end
+
+
+def test_a_heartbeat_that_fails_stops_no_later_beat(store: Store) -> None:
+    claimed(store, "k:1")
+    failing = Attempt(store, "k:1", fail_first=True)
+    failing.run(lambda: failing.beats >= 3)  # its own beats go on after the first failed
+
+    claimed(store, "k:2")
+    later = Attempt(store, "k:2")
+    later.run(lambda: later.beats >= 2)
