@@ -60,8 +60,9 @@ class _Beats:
     """Every `BEAT_EVERY` seconds, one thread asks for a heartbeat of each running attempt and a
     renewal of each held lease. The calls run on two small pools, heartbeats apart from renewals:
     a database that hangs never delays a heartbeat (Temporal would time the attempt out and start
-    another while this one may still be sending), and one attempt's slow call never delays
-    another's. An attempt whose last call has not finished is left out of that round."""
+    another while this one may still be sending), and one attempt's slow call does not hold up
+    the others (up to `POOL` slow at once). An attempt whose last call has not finished is left
+    out of that round."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,20 +83,19 @@ class _Beats:
     def leave(self, attempt: Heartbeat) -> None:
         with self._lock:
             self._attempts.discard(attempt)
-            renewing = attempt.renewing
-        if renewing is not None:
-            # A renewal under way lands before the attempt ends, not after it.
-            wait([renewing], timeout=LEAVE_WAIT)
+            under_way = [f for f in (attempt.beating, attempt.renewing) if f is not None]
+        # A beat under way lands before the attempt ends, not after it.
+        wait(under_way, timeout=LEAVE_WAIT)
 
     def _every_beat(self) -> None:
-        while True:
+        while threading.main_thread().is_alive():  # after it, the pools take nothing new
             time.sleep(BEAT_EVERY)
-            try:
-                with self._lock:
-                    for attempt in self._attempts:
+            with self._lock:
+                for attempt in self._attempts:
+                    try:
                         self._beat(attempt)
-            except RuntimeError:
-                return  # the interpreter is shutting down: the pools take nothing new
+                    except RuntimeError as exc:  # no thread to be had: the next round tries again
+                        log.warning("could not beat for a send: %s", exc)
 
     def _beat(self, attempt: Heartbeat) -> None:
         if attempt.beating is None or attempt.beating.done():
@@ -105,13 +105,11 @@ class _Beats:
 
 
 def _heartbeat(attempt: Heartbeat) -> None:
-    if attempt.context is None:
-        return
+    if attempt.context is None or not attempt.context.run(activity.in_activity):
+        return  # not running under Temporal (a direct call in a test)
     try:
         attempt.context.run(activity.heartbeat)
-    except RuntimeError:
-        pass  # not running under Temporal (a direct call in a test)
-    except Exception as exc:  # the worker's event loop did not take it in time: next round
+    except Exception as exc:  # e.g. the worker's event loop did not take it in time: next round
         log.warning("a heartbeat failed: %s: %s", type(exc).__name__, exc)
 
 
