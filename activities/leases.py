@@ -24,7 +24,7 @@ BEAT_EVERY = 3.0
 POOL = 8
 """Heartbeats (and, apart, renewals) made at the same time, for different attempts."""
 LEAVE_WAIT = 2.0
-"""Seconds an ending attempt waits for its lease's renewal under way."""
+"""Seconds an ending attempt waits for its heartbeat and its renewal under way."""
 log = logging.getLogger("dunwell.messaging")
 T = TypeVar("T")
 
