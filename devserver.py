@@ -122,13 +122,24 @@ class Supervisor:
         return process
 
     def stop(self) -> None:
-        for name, process in reversed(self.children):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    print(f"dunwell: {name} did not stop in 15 s; killing it", file=sys.stderr)
+        """Each child in turn, last started first: SIGTERM, then up to 15 s. A second Ctrl-C (or
+        SIGTERM) meanwhile stops what is left at once, as an impatient user means it to."""
+        try:
+            for name, process in reversed(self.children):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                    try:
+                        process.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        print(f"dunwell: {name} did not stop in 15 s; killing it", file=sys.stderr)
+                        process.kill()
+                        process.wait()
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third one changes nothing
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("dunwell: stopping at once", file=sys.stderr)
+            for _, process in self.children:
+                if process.poll() is None:
                     process.kill()
                     process.wait()
 
