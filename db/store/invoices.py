@@ -182,16 +182,7 @@ class InvoiceStore(PolicyStore):
                 req.policy_version or 1,
             )
         for event in req.events:
-            values = {
-                "event_key": event.key,
-                "invoice_id": snapshot.invoice_id,
-                "customer_id": snapshot.customer_id,
-                "at": event.at,
-                "kind": event.kind,
-                "actor": event.actor,
-                "detail": event.model_dump(mode="json")["detail"],
-            }
-            _insert_ignore(session, TimelineEventRow, values, "event_key")
+            _insert_event(session, event, snapshot.invoice_id, snapshot.customer_id)
         as_of = max((event.at for event in req.events), default=None)
         self._apply_snapshot(session, snapshot, as_of)
         for task in req.tasks:
@@ -265,13 +256,20 @@ class InvoiceStore(PolicyStore):
         invoice = session.get(InvoiceRow, invoice_id)
         if invoice is None:
             return
-        values = {
-            "event_key": event.key,
-            "invoice_id": invoice_id,
-            "customer_id": invoice.customer_id,
-            "at": event.at,
-            "kind": event.kind,
-            "actor": event.actor,
-            "detail": event.model_dump(mode="json")["detail"],
-        }
-        _insert_ignore(session, TimelineEventRow, values, "event_key")
+        _insert_event(session, event, invoice_id, invoice.customer_id)
+
+
+def _insert_event(
+    session: Session, event: TimelineEvent, invoice_id: str, customer_id: str
+) -> None:
+    """A timeline event, once: one already stored under its key is left as it is."""
+    values = {
+        "event_key": event.key,
+        "invoice_id": invoice_id,
+        "customer_id": customer_id,
+        "at": event.at,
+        "kind": event.kind,
+        "actor": event.actor,
+        "detail": event.model_dump(mode="json")["detail"],
+    }
+    _insert_ignore(session, TimelineEventRow, values, "event_key")
