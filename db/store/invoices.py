@@ -206,6 +206,7 @@ class InvoiceStore(PolicyStore):
             self._apply_plan(session, snapshot.invoice_id, snapshot.plan)
             return
         values: dict[str, Any] = {
+            "b_invoice_id": snapshot.invoice_id,
             "stage": snapshot.stage.value,
             "outcome": snapshot.outcome.value if snapshot.outcome else None,
             "outstanding": snapshot.outstanding,
@@ -216,18 +217,11 @@ class InvoiceStore(PolicyStore):
         }
         if snapshot.customer_phone is not None:  # changed through PUT /contact, maybe
             values["customer_phone"] = snapshot.customer_phone
-        # One conditional UPDATE, so the check and the write cannot be split by another writer.
-        # On the Core table: no ORM session to synchronise, the same SQL for less work.
-        invoices = cast(sa.Table, InvoiceRow.__table__)
-        query = sa.update(invoices).where(invoices.c.invoice_id == snapshot.invoice_id)
         if as_of is not None:
-            query = query.where(
-                sa.or_(invoices.c.snapshot_at.is_(None), invoices.c.snapshot_at <= as_of)
-            )
-            values["snapshot_at"] = as_of
-        if snapshot.outcome is None:
-            query = query.where(invoices.c.outcome.is_(None))  # a closed journey stays closed
-        session.execute(query.values(values))
+            values["snapshot_at"] = values["b_as_of"] = as_of
+        # One conditional UPDATE, so the check and the write cannot be split by another writer.
+        query = _snapshot_statement(as_of is not None, open_only=snapshot.outcome is None)
+        session.execute(query, values)
         if snapshot.plan is not None:
             self._apply_plan(session, snapshot.invoice_id, snapshot.plan)
 
@@ -257,6 +251,31 @@ class InvoiceStore(PolicyStore):
         if invoice is None:
             return
         _insert_event(session, event, invoice_id, invoice.customer_id)
+
+
+_SNAPSHOT_STATEMENTS: dict[tuple[bool, bool], Any] = {}
+
+
+def _snapshot_statement(newer_only: bool, open_only: bool) -> Any:
+    """The UPDATE that applies a snapshot, made once per shape; each record passes its values.
+    On the Core table: no ORM session to synchronise, the same SQL for less work.
+
+    `newer_only`: not over a snapshot of a later moment. `open_only`: a closed journey stays
+    closed."""
+    found = _SNAPSHOT_STATEMENTS.get((newer_only, open_only))
+    if found is not None:
+        return found
+    invoices = cast(sa.Table, InvoiceRow.__table__)
+    query = sa.update(invoices).where(invoices.c.invoice_id == sa.bindparam("b_invoice_id"))
+    if newer_only:
+        as_of = sa.bindparam("b_as_of", type_=invoices.c.snapshot_at.type)
+        query = query.where(
+            sa.or_(invoices.c.snapshot_at.is_(None), invoices.c.snapshot_at <= as_of)
+        )
+    if open_only:
+        query = query.where(invoices.c.outcome.is_(None))
+    _SNAPSHOT_STATEMENTS[(newer_only, open_only)] = query
+    return query
 
 
 def _insert_event(

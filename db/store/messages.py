@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
-from db.models import (
-    MESSAGE_STATUSES,
-    MessageRow,
-    UTCDateTime,
-)
+from db.models import MESSAGE_STATUSES, MessageRow
 from db.store.base import _fresh_message, _insert_ignore, _message_view
 from db.store.receipts import ReceiptStore
 from db.store.views import RELEASED, Claim, MessageView, Receipt
@@ -21,6 +17,22 @@ _NOT_SENT: dict[str, Any] = dict.fromkeys(
     ("provider", "provider_message_id", "subject", "body", "error", "sent_at")
 )
 """A message's columns that its claim leaves empty."""
+
+
+def _finish_statement(sent: bool) -> Any:
+    """The UPDATE that finishes a message, made once: each send passes only its values (the
+    statement's cache key is worked out once, not on every send)."""
+    messages = cast(sa.Table, MessageRow.__table__)
+    query = sa.update(messages).where(messages.c.key == sa.bindparam("b_key"))
+    if sent:
+        # Finishing twice keeps the moment it was first handed over.
+        first = sa.bindparam("b_now", type_=messages.c.sent_at.type)
+        query = query.values(sent_at=sa.func.coalesce(messages.c.sent_at, first))
+    return query.returning(messages.c.key)
+
+
+_FINISH_SENT = _finish_statement(sent=True)
+_FINISH_FAILED = _finish_statement(sent=False)
 
 
 class MessageStore(ReceiptStore):
@@ -143,6 +155,7 @@ class MessageStore(ReceiptStore):
         if status not in MESSAGE_STATUSES or status == "claimed":
             raise ValueError(f"a message finishes as sent, outbox or failed, not {status!r}")
         values: dict[str, Any] = {
+            "b_key": key,
             "status": status,
             "provider": provider,
             "provider_message_id": provider_message_id,
@@ -150,19 +163,11 @@ class MessageStore(ReceiptStore):
             "body": body,
             "error": error,
         }
-        if status in ("sent", "outbox"):
-            # Finishing twice keeps the moment it was first handed over.
-            values["sent_at"] = sa.func.coalesce(
-                MessageRow.sent_at, sa.literal(self._clock(), UTCDateTime())
-            )
+        sent = status in ("sent", "outbox")
+        if sent:
+            values["b_now"] = self._clock()
         with self._sessions.begin() as session:
-            updated = session.execute(
-                sa.update(MessageRow)
-                .where(MessageRow.key == key)
-                .values(values)
-                .returning(MessageRow.key)
-                .execution_options(synchronize_session=False)
-            )
+            updated = session.execute(_FINISH_SENT if sent else _FINISH_FAILED, values)
             if updated.first() is None:
                 raise LookupError(f"message {key!r} was never claimed")
             if record is not None:

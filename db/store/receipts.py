@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,6 +19,16 @@ from db.store.invoices import InvoiceStore
 from db.store.views import OptOut, Receipt
 from workflows.models import (
     TimelineEvent,
+)
+
+_OPT_OUTS = cast(sa.Table, OptOutRow.__table__)
+_EARLY = cast(sa.Table, EarlyReceiptRow.__table__)
+# Both asked on every send, made once: the statement's cache key is worked out once.
+_OPTED_OUT = sa.select(_OPT_OUTS.c.opt_key).where(_OPT_OUTS.c.opt_key == sa.bindparam("b_key"))
+_HELD_ANY = (
+    sa.select(_EARLY.c.event_key)
+    .where(_EARLY.c.provider_message_id == sa.bindparam("b_message_id"))
+    .limit(1)
 )
 
 
@@ -116,11 +126,8 @@ class ReceiptStore(InvoiceStore):
         # Nearly always none are held: look before opening a write transaction, which on SQLite
         # would take the database's write lock for nothing on every send. Safe, as the callers
         # look after their own commit: a receipt held after this look is applied by its holder.
-        held_any = sa.select(EarlyReceiptRow.event_key).where(
-            EarlyReceiptRow.provider_message_id == provider_message_id
-        )
         with self._sessions() as session:
-            if session.scalars(held_any.limit(1)).first() is None:
+            if session.execute(_HELD_ANY, {"b_message_id": provider_message_id}).first() is None:
                 return []
         with self._sessions.begin() as session:
             message = session.scalars(
@@ -175,7 +182,8 @@ class ReceiptStore(InvoiceStore):
 
     def opted_out(self, address: str, channel: str) -> bool:
         with self._sessions() as session:
-            return session.get(OptOutRow, f"{channel}:{address}") is not None
+            found = session.execute(_OPTED_OUT, {"b_key": f"{channel}:{address}"}).first()
+            return found is not None
 
     def open_invoices_of_phone(self, phone: str) -> list[str]:
         """Invoices still being chased whose debtor has this phone number."""

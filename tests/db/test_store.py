@@ -244,6 +244,20 @@ def test_an_older_snapshot_arriving_late_does_not_overwrite(store: Store) -> Non
     assert [e.key for e in store.timeline("INV-1")] == ["reminder", "paid"]
 
 
+def test_an_older_snapshot_does_not_overwrite_a_newer_one_of_an_open_journey(store: Store) -> None:
+    start(store)
+    disputed = snapshot(stage=Stage.disputed, outstanding="1000.00")
+    later = T0 + timedelta(hours=1)
+    store.record(RecordRequest(snapshot=disputed, events=[event("dispute", at=later)]))
+    # A reminder retried for an hour finally records, with the snapshot of its own moment.
+    store.record(RecordRequest(snapshot=snapshot(), events=[event("reminder", at=T0)]))
+
+    row = store.get_invoice("INV-1")
+    assert row is not None
+    assert (row.stage, row.outstanding) == (Stage.disputed, Decimal("1000.00"))
+    assert [e.key for e in store.timeline("INV-1")] == ["reminder", "dispute"]
+
+
 def test_events_of_an_unknown_invoice_are_refused(store: Store) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         store.record(RecordRequest(snapshot=snapshot("INV-404"), events=[event("e1")]))
@@ -417,6 +431,20 @@ def test_finished_message_shows_what_the_provider_said(store: Store) -> None:
     assert (message.status, message.subject, message.error) == ("outbox", "Herinnering", None)
     assert message.sent_at is not None and message.sent_at.tzinfo is UTC
     assert store.get_message("invoice-INV-1:overdue_2:email") is None
+
+
+def test_finishing_twice_keeps_the_moment_it_was_first_handed_over(store: Store) -> None:
+    key = "invoice-INV-1:overdue_1:email"
+    claim(store, key)
+    store.finish_message(key, "sent", "sendgrid", "m-1", "Herinnering", "Beste klant")
+    first = store.get_message(key)
+    # A retry whose first mark was committed, but whose answer was lost, marks it again.
+    store.finish_message(key, "sent", "sendgrid", "m-1", "Herinnering", "Beste klant")
+    again = store.get_message(key)
+
+    assert first is not None and again is not None
+    assert first.sent_at is not None
+    assert again.sent_at == first.sent_at
 
 
 def test_finishing_an_unclaimed_message_is_an_error(store: Store) -> None:
