@@ -2,13 +2,13 @@
 
 `N` journeys whose one email step falls due at the same instant are started ahead of time on a
 fresh dev server (in memory), and the worker has recorded every one of them (each is asleep on its
-timer) before that instant, so the figure holds no start work; the worker (`python -m cli worker` in a child process: the real
-activities, SQLite WAL) sends through the SendGrid SDK to the fake providers on loopback. The
-figure is reminders delivered per second from the due moment to the last arrival: timers firing,
-workflow tasks, the delivery activity (render, claim, SDK call, mark, timeline) and the read-model
-writes. Beside it, in the same run and against the same fake, a plain loop of the same SDK calls
-with the same number of threads: what the provider path alone allows. Their ratio is the
-pipeline's efficiency.
+timer) before that instant, so the figure holds no start work. The worker (`python -m cli worker`
+in a child process: the real activities, SQLite WAL) sends through the SendGrid SDK to the fake
+providers on loopback. The figure is reminders delivered per second from the due moment to the
+last arrival: timers firing, workflow tasks, the delivery activity (render, claim, SDK call, mark,
+timeline) and the read-model writes. Beside it, in the same run and on the same server, the bare
+timer -> activity pipeline (`bench.bare`): the yardstick. A plain loop of the same SDK calls with
+the same number of threads (what the provider path alone allows) is printed as context.
 
 The send window's spread is off here (no send window), and the rate limit too: this measures the
 pipeline, not the pacing.
