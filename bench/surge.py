@@ -149,10 +149,11 @@ async def measure_surge(n: int) -> Surge:
         log = Path(tmp) / "worker.log"
         worker = await _spawn([sys.executable, "-m", "cli", "worker"], child_env, log)
         try:
+            settled = Settled(make_engine(database))
             try:
-                settled = Settled(make_engine(database))
                 surge = await _pipeline(env, provider, settled, queue, n, plain)
             finally:
+                settled.engine.dispose()
                 await _stop(worker, "the surge worker", log)
             surge.call_s = call
             surge.bare_per_s = await _bare(env, n, call, Path(tmp))
