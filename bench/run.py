@@ -172,6 +172,15 @@ async def run(options: Options) -> None:
         f"surge ratio (pipeline/bare): {surge.bare_ratio:.2f} (target >= {SURGE_RATIO_TARGET})",
         met=surge.bare_ratio >= SURGE_RATIO_TARGET,
     )
+    if surge.cpu is not None and surge.bare_cpu is not None:
+        ours, bare = surge.cpu, surge.bare_cpu
+        figure(
+            f"surge CPU per reminder: pipeline {ours.total_ms:.1f} ms (worker {ours.worker_ms:.1f}"
+            f" + dev server {ours.server_ms:.1f}), bare {bare.total_ms:.1f} ms (worker "
+            f"{bare.worker_ms:.1f} + dev server {bare.server_ms:.1f}); bare/pipeline "
+            f"{bare.total_ms / ours.total_ms:.2f} (information: each process's CPU from the "
+            "due moment to the last reminder, per reminder)"
+        )
     figure(
         f"plain SDK loop: {surge.plain_per_s:.1f} messages/s (same fake, {ACTIVITY_THREADS} "
         f"threads; context: pipeline/plain {surge.ratio:.2f})"

@@ -36,7 +36,15 @@ import fake_providers as fake
 from activities.channels import SendGridSender
 from activities.rendering import RenderedMessage
 from bench.report import note
-from bench.system import ACTIVITY_THREADS, Settled, _spawn, _stop, stdout_to
+from bench.system import (
+    ACTIVITY_THREADS,
+    Settled,
+    _spawn,
+    _stop,
+    child_pids,
+    process_cpu,
+    stdout_to,
+)
 from db.session import make_engine, migrate
 from devserver import temporal_binary
 from encryption import Keyring, new_key
@@ -61,6 +69,41 @@ record every start (about 40 a second here) with room to spare."""
 MESSAGE = RenderedMessage(subject="Herinnering", text="Betaal via https://pay.example.com/1")
 
 
+@dataclass(frozen=True)
+class CpuPerReminder:
+    """CPU milliseconds per reminder from the due moment to the last one: the worker's and the dev
+    server's. Reminders per second move with whatever else loads the machine; this shows where a
+    pipeline's cost is."""
+
+    worker_ms: float
+    server_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.worker_ms + self.server_ms
+
+
+class _CpuWindow:
+    """The CPU that a worker process and the dev server use between `open` and `close`."""
+
+    def __init__(self, worker_pid: int, server_pids: list[int]) -> None:
+        self._worker, self._server = worker_pid, server_pids
+        self._opened = (0.0, 0.0)
+
+    def _read(self) -> tuple[float, float]:
+        return process_cpu(self._worker), sum(process_cpu(pid) for pid in self._server)
+
+    def open(self) -> None:
+        self._opened = self._read()
+
+    def close(self, reminders: int) -> CpuPerReminder:
+        worker, server = self._read()
+        return CpuPerReminder(
+            worker_ms=(worker - self._opened[0]) * 1000 / reminders,
+            server_ms=(server - self._opened[1]) * 1000 / reminders,
+        )
+
+
 @dataclass
 class Surge:
     journeys: int
@@ -71,6 +114,8 @@ class Surge:
     """The bare timer -> activity pipeline (`bench.bare`) on the same server: the yardstick."""
     call_s: float = 0.0
     """One call to the fake provider (mean, one at a time): what the bare activity sleeps."""
+    cpu: CpuPerReminder | None = None
+    bare_cpu: CpuPerReminder | None = None
 
     @property
     def ratio(self) -> float:
@@ -125,6 +170,7 @@ async def measure_surge(n: int) -> Surge:
 
         database = f"sqlite:///{Path(tmp) / 'dunwell.db'}"
         migrate(database)
+        servers_before = set(child_pids("temporal"))
         with stdout_to(Path(tmp) / "temporal.log"):
             env = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=temporal_binary(),
@@ -133,6 +179,7 @@ async def measure_surge(n: int) -> Surge:
                 ui=False,
                 dev_server_log_level="error",
             )
+        servers = [pid for pid in child_pids("temporal") if pid not in servers_before]
         queue = f"surge-{uuid.uuid4().hex[:8]}"
         child_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("DUNWELL_")},
@@ -150,20 +197,24 @@ async def measure_surge(n: int) -> Surge:
         worker = await _spawn([sys.executable, "-m", "cli", "worker"], child_env, log)
         try:
             settled = Settled(make_engine(database))
+            window = _CpuWindow(worker.pid, servers)
             try:
-                surge = await _pipeline(env, provider, settled, queue, n, plain)
+                surge = await _pipeline(env, provider, settled, window, queue, n, plain)
             finally:
                 settled.engine.dispose()
                 await _stop(worker, "the surge worker", log)
             surge.call_s = call
-            surge.bare_per_s = await _bare(env, n, call, Path(tmp))
+            surge.bare_per_s, surge.bare_cpu = await _bare(env, servers, n, call, Path(tmp))
             return surge
         finally:
             await env.shutdown()
 
 
-async def _bare(env: WorkflowEnvironment, n: int, call: float, tmp: Path) -> float:
-    """The same surge through `bench.bare`: reminders per second from the due moment."""
+async def _bare(
+    env: WorkflowEnvironment, servers: list[int], n: int, call: float, tmp: Path
+) -> tuple[float, CpuPerReminder]:
+    """The same surge through `bench.bare`: reminders per second from the due moment, and the
+    CPU per reminder."""
     from bench.bare_workflow import BareReminder
 
     queue = f"bare-{uuid.uuid4().hex[:8]}"
@@ -196,9 +247,11 @@ async def _bare(env: WorkflowEnvironment, n: int, call: float, tmp: Path) -> flo
                 return float(await handle.result())
 
         handles = await asyncio.gather(*(start(i) for i in range(n)))
+        window = _CpuWindow(worker.pid, servers)
         await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        window.open()
         ends = await asyncio.gather(*(finished(h) for h in handles))
-        return n / (max(ends) - due.timestamp())
+        return n / (max(ends) - due.timestamp()), window.close(n)
     finally:
         await _stop(worker, "the bare worker", log)
 
@@ -207,6 +260,7 @@ async def _pipeline(
     env: WorkflowEnvironment,
     provider: FakeProviders,
     settled: Settled,
+    window: _CpuWindow,
     queue: str,
     n: int,
     plain: float,
@@ -246,11 +300,14 @@ async def _pipeline(
     if datetime.now(UTC) >= due:
         raise RuntimeError("the journeys took longer to start than planned; the surge is void")
     note("surge: waiting for every reminder to arrive")
+    await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+    window.open()
     deadline = time.monotonic() + 600
     while len(provider.received) < n:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(provider.received)} of {n} reminders arrived")
         await asyncio.sleep(0.5)
+    cpu = window.close(n)
     last = max(m["received_at"] for m in provider.received)
     seconds = last - due.timestamp()
-    return Surge(n, n / seconds, plain, seconds)
+    return Surge(n, n / seconds, plain, seconds, cpu=cpu)

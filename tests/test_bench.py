@@ -32,6 +32,8 @@ def test_quick_bench_prints_every_figure() -> None:
         rf"dispute p99 ratio[^\n]*?: {NUMBER}",
         rf"history events: \d+ for \d+ steps \({NUMBER} per step",
         rf"due-date surge: {NUMBER} reminders/s through the pipeline \(40 journeys",
+        rf"surge CPU per reminder: pipeline {NUMBER} ms \(worker {NUMBER} \+ dev server "
+        rf"{NUMBER}\), bare {NUMBER} ms",
         rf"plain SDK loop: {NUMBER} messages/s",
         rf"bare timer -> activity pipeline: {NUMBER} reminders/s",
         rf"surge ratio \(pipeline/bare\): {NUMBER} \(target >= 0.7\)  (met|MISSED)",
