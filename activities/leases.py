@@ -39,13 +39,13 @@ class Heartbeat:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.held: tuple[str, str] | None = None
-        self.context: contextvars.Context | None = None
+        # The context of the activity that makes it: `activity.heartbeat()` finds its attempt
+        # through it.
+        self.context = contextvars.copy_context()
         self.beating: Future[None] | None = None
         self.renewing: Future[None] | None = None
 
     def __enter__(self) -> Heartbeat:
-        # The activity's context: `activity.heartbeat()` finds its attempt through it.
-        self.context = contextvars.copy_context()
         _BEATS.join(self)
         return self
 
@@ -105,8 +105,6 @@ class _Beats:
 
 
 def _heartbeat(attempt: Heartbeat) -> None:
-    if attempt.context is None:
-        return
     try:
         attempt.context.run(_heartbeat_here)
     except Exception as exc:  # e.g. the worker's event loop did not take it in time: next round

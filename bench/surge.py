@@ -38,11 +38,11 @@ from activities.rendering import RenderedMessage
 from bench.report import note
 from bench.system import (
     ACTIVITY_THREADS,
+    CpuMeter,
     Settled,
     _spawn,
     _stop,
     child_pids,
-    process_cpu,
     stdout_to,
 )
 from db.session import make_engine, migrate
@@ -83,25 +83,13 @@ class CpuPerReminder:
         return self.worker_ms + self.server_ms
 
 
-class _CpuWindow:
-    """The CPU that a worker process and the dev server use between `open` and `close`."""
-
-    def __init__(self, worker_pid: int, server_pids: list[int]) -> None:
-        self._worker, self._server = worker_pid, server_pids
-        self._opened = (0.0, 0.0)
-
-    def _read(self) -> tuple[float, float]:
-        return process_cpu(self._worker), sum(process_cpu(pid) for pid in self._server)
-
-    def open(self) -> None:
-        self._opened = self._read()
-
-    def close(self, reminders: int) -> CpuPerReminder:
-        worker, server = self._read()
-        return CpuPerReminder(
-            worker_ms=(worker - self._opened[0]) * 1000 / reminders,
-            server_ms=(server - self._opened[1]) * 1000 / reminders,
-        )
+def _per_reminder(meter: CpuMeter, before: dict[str, float], reminders: int) -> CpuPerReminder:
+    """The worker's and the dev server's CPU since `before`, per reminder."""
+    after = meter.read()
+    return CpuPerReminder(
+        worker_ms=(after["worker"] - before["worker"]) * 1000 / reminders,
+        server_ms=(after["temporal"] - before["temporal"]) * 1000 / reminders,
+    )
 
 
 @dataclass
@@ -197,9 +185,9 @@ async def measure_surge(n: int) -> Surge:
         worker = await _spawn([sys.executable, "-m", "cli", "worker"], child_env, log)
         try:
             settled = Settled(make_engine(database))
-            window = _CpuWindow(worker.pid, servers)
+            meter = CpuMeter(0, worker.pid, servers)
             try:
-                surge = await _pipeline(env, provider, settled, window, queue, n, plain)
+                surge = await _pipeline(env, provider, settled, meter, queue, n, plain)
             finally:
                 settled.engine.dispose()
                 await _stop(worker, "the surge worker", log)
@@ -247,11 +235,11 @@ async def _bare(
                 return float(await handle.result())
 
         handles = await asyncio.gather(*(start(i) for i in range(n)))
-        window = _CpuWindow(worker.pid, servers)
+        meter = CpuMeter(0, worker.pid, servers)
         await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        window.open()
+        before = meter.read()
         ends = await asyncio.gather(*(finished(h) for h in handles))
-        return n / (max(ends) - due.timestamp()), window.close(n)
+        return n / (max(ends) - due.timestamp()), _per_reminder(meter, before, n)
     finally:
         await _stop(worker, "the bare worker", log)
 
@@ -260,7 +248,7 @@ async def _pipeline(
     env: WorkflowEnvironment,
     provider: FakeProviders,
     settled: Settled,
-    window: _CpuWindow,
+    meter: CpuMeter,
     queue: str,
     n: int,
     plain: float,
@@ -301,13 +289,13 @@ async def _pipeline(
         raise RuntimeError("the journeys took longer to start than planned; the surge is void")
     note("surge: waiting for every reminder to arrive")
     await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-    window.open()
+    before = meter.read()
     deadline = time.monotonic() + 600
     while len(provider.received) < n:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {len(provider.received)} of {n} reminders arrived")
         await asyncio.sleep(0.5)
-    cpu = window.close(n)
+    cpu = _per_reminder(meter, before, n)
     last = max(m["received_at"] for m in provider.received)
     seconds = last - due.timestamp()
     return Surge(n, n / seconds, plain, seconds, cpu=cpu)

@@ -362,6 +362,7 @@ class CpuMeter:
     """CPU seconds of this process (client, worker), the API process and the dev server."""
 
     api_pid: int
+    """0: no API process (the surge)."""
     worker_pid: int
     """0: the worker runs in this process."""
     temporal_pids: list[int]
@@ -369,7 +370,7 @@ class CpuMeter:
     def read(self) -> dict[str, float]:
         return {
             "bench": time.process_time(),
-            "api": process_cpu(self.api_pid),
+            "api": process_cpu(self.api_pid) if self.api_pid else 0.0,
             "worker": process_cpu(self.worker_pid) if self.worker_pid else 0.0,
             "temporal": sum(process_cpu(pid) for pid in self.temporal_pids),
         }

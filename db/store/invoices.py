@@ -220,7 +220,7 @@ class InvoiceStore(PolicyStore):
         if as_of is not None:
             values["snapshot_at"] = values["b_as_of"] = as_of
         # One conditional UPDATE, so the check and the write cannot be split by another writer.
-        query = _snapshot_statement(as_of is not None, open_only=snapshot.outcome is None)
+        query = _SNAPSHOT_STATEMENTS[(as_of is not None, snapshot.outcome is None)]
         session.execute(query, values)
         if snapshot.plan is not None:
             self._apply_plan(session, snapshot.invoice_id, snapshot.plan)
@@ -253,18 +253,12 @@ class InvoiceStore(PolicyStore):
         _insert_event(session, event, invoice_id, invoice.customer_id)
 
 
-_SNAPSHOT_STATEMENTS: dict[tuple[bool, bool], Any] = {}
-
-
 def _snapshot_statement(newer_only: bool, open_only: bool) -> Any:
-    """The UPDATE that applies a snapshot, made once per shape; each record passes its values.
-    On the Core table: no ORM session to synchronise, the same SQL for less work.
+    """The UPDATE that applies a snapshot; each record passes its values. On the Core table: no
+    ORM session to synchronise, the same SQL for less work.
 
     `newer_only`: not over a snapshot of a later moment. `open_only`: a closed journey stays
     closed."""
-    found = _SNAPSHOT_STATEMENTS.get((newer_only, open_only))
-    if found is not None:
-        return found
     invoices = cast(sa.Table, InvoiceRow.__table__)
     query = sa.update(invoices).where(invoices.c.invoice_id == sa.bindparam("b_invoice_id"))
     if newer_only:
@@ -274,8 +268,15 @@ def _snapshot_statement(newer_only: bool, open_only: bool) -> Any:
         )
     if open_only:
         query = query.where(invoices.c.outcome.is_(None))
-    _SNAPSHOT_STATEMENTS[(newer_only, open_only)] = query
     return query
+
+
+_SNAPSHOT_STATEMENTS = {
+    (newer_only, open_only): _snapshot_statement(newer_only, open_only)
+    for newer_only in (False, True)
+    for open_only in (False, True)
+}
+"""Made once, as every record uses one: each one's cache key is worked out once, not per record."""
 
 
 def _insert_event(
