@@ -33,6 +33,7 @@ from tests.workflows.conftest import (
     FakeActivities,
     Journeys,
     adjusted_while_the_old_plan_ends,
+    adjusted_while_the_plan_is_cancelled,
     agreed_and_cancelled_in_one_task,
     fake_workers,
     late_payments_while_closing,
@@ -354,6 +355,23 @@ async def _adjusted_while_the_old_plan_ends(journeys: Journeys) -> WorkflowHandl
     return handle
 
 
+async def _cancelled_plan_then_adjusted(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """Plan 1 runs; an agent cancels it, and while it records its end a dispute sets the amount
+    to 900.00; a day later 900.00 is paid. Recorded with `--before
+    a-plan-already-ending-needs-no-successor` (the plan is told to end twice and an agent is asked
+    to agree a new plan)."""
+    fakes = journeys.fakes
+    handle = await journeys.start("cancelled-adjusted", due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) >= 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await _two_instalments(journeys))
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates)
+    await adjusted_while_the_plan_is_cancelled(handle, fakes)
+    await journeys.sleep(timedelta(days=1))
+    await handle.signal(InvoiceJourney.payment_received, pay("900.00", "B-1"))
+    await handle.result()
+    return handle
+
+
 async def _agreed_and_cancelled_at_once(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     """On a real server: a plan agreed and cancelled in one workflow task, then paid in full.
     Recorded with `--before a-plan-ended-before-it-started-leaves-nothing-behind` (the journey
@@ -398,6 +416,7 @@ SCENARIOS = {
     "adjusted_while_the_old_plan_ends": _adjusted_while_the_old_plan_ends,
     "agreed_and_cancelled_at_once": _agreed_and_cancelled_at_once,
     "plan_paid_while_its_message_retries": _plan_paid_while_its_message_retries,
+    "cancelled_plan_then_adjusted": _cancelled_plan_then_adjusted,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""

@@ -359,6 +359,30 @@ async def adjusted_while_the_old_plan_ends(
     await handle.execute_update(InvoiceJourney.agree_arrangement, new_plan)
 
 
+async def adjusted_while_the_plan_is_cancelled(
+    handle: WorkflowHandle[Any, Any], fakes: FakeActivities
+) -> None:
+    """A plan runs; an agent cancels it, and while the plan writes the record of its end (so the
+    journey still sees it running), a dispute is opened and resolved with the amount set to
+    EUR 900.00."""
+    adjusted: list[bool] = []
+
+    async def while_recording(request: RecordRequest) -> None:
+        view = request.snapshot.plan
+        if view is not None and view.status == PlanOutcome.cancelled and not adjusted:
+            adjusted.append(True)
+            await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="short"))
+            await handle.execute_update(
+                InvoiceJourney.resolve_dispute,
+                ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00")),
+            )
+
+    fakes.on_record = while_recording
+    await handle.execute_update(
+        InvoiceJourney.cancel_arrangement, CancelArrangement(reason="the debtor asked")
+    )
+
+
 async def paid_while_the_plans_message_retries(
     journeys: Journeys, handle: WorkflowHandle[Any, Any], plan: AgreeArrangement
 ) -> None:

@@ -29,6 +29,7 @@ from tests.workflows.conftest import (
     FakeActivities,
     Journeys,
     adjusted_while_the_old_plan_ends,
+    adjusted_while_the_plan_is_cancelled,
     agreed_and_cancelled_in_one_task,
     fake_workers,
     late_payments_while_closing,
@@ -310,6 +311,25 @@ async def test_a_plan_cancelled_while_it_starts_needs_no_new_plan_after_an_adjus
 
     assert "agree_plan" not in fakes.tasks()
     assert "arrangement_agreed" not in fakes.templates
+
+
+async def test_a_running_plan_cancelled_needs_no_new_plan_after_an_adjustment(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """An agent cancels a running plan; while the plan writes the record of its end, a dispute
+    lowers the amount. The cancelled plan needs no successor: nobody is asked to agree one, and
+    the reminders resume on the new amount."""
+    handle = await journeys.start(due_in=timedelta(days=5))
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates, step=timedelta(hours=1))
+    await adjusted_while_the_plan_is_cancelled(handle, fakes)
+    assert (await plan(journeys, handle, 1).result()).outcome == PlanOutcome.cancelled
+    await journeys.until(lambda: "overdue_2" in fakes.templates)
+
+    assert "agree_plan" not in fakes.tasks()
+    status = await handle.query(InvoiceJourney.status)
+    assert status.outstanding == Decimal("900.00")
 
 
 async def test_a_plan_waiting_to_start_when_a_dispute_changes_the_amount_never_starts(

@@ -41,6 +41,9 @@ agreed after it (waiting for it to end) or still starting went on with the old a
 PATCH_NOTHING_LEFT_WAITING = "a-plan-ended-before-it-started-leaves-nothing-behind"
 """Before it, a plan cancelled in the very task that agreed it left the journey on the plan's
 hold, and what had been forwarded to it went to the next plan."""
+PATCH_ENDING_NEEDS_NO_SUCCESSOR = "a-plan-already-ending-needs-no-successor"
+"""Before it, a dispute resolved with a new amount while a cancelled plan was still ending told
+the plan to end a second time and asked an agent to agree a new plan nobody wanted."""
 
 
 class PlanSupervisor:
@@ -100,6 +103,8 @@ class PlanSupervisor:
             self.requests.clear()
         elif self.handle is None:
             return None
+        elif self._ending and workflow.patched(PATCH_ENDING_NEEDS_NO_SUCCESSOR):
+            return None  # the running plan was already told to end (cancelled): nothing to redo
         self.end(PlanOutcome.ended, reason, actor)
         self._forget_unstarted()
         return dropped
