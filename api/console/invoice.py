@@ -125,7 +125,7 @@ async def _page(
         row=row,
         status=status,
         fmt=fmt,
-        timeline=timeline_entries(events, fmt),
+        timeline=timeline_entries(events, fmt, currency=row.currency),
         messages=messages(sent, fmt),
         tasks=tasks,
         failed=failed,

@@ -253,7 +253,12 @@ async def _customer_page(
         behaviour=behaviour,
         notes=notes,
         note_error=note_error,
-        timeline=timeline_entries([e for _, e in events], fmt, [i for i, _ in events]),
+        timeline=timeline_entries(
+            [e for _, e in events],
+            fmt,
+            [i for i, _ in events],
+            {row.invoice.invoice_id: row.invoice.currency for row in invoices},
+        ),
         fmt=fmt,
     )
 

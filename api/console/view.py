@@ -3,9 +3,10 @@ sentences (who did what, and what else the event holds), and each message with i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_date, format_datetime
 from fastapi import Request
@@ -17,6 +18,8 @@ from workflows.models import TimelineEvent
 
 # Detail fields a sentence already says, or that are only plumbing.
 _SAID = {"amount", "outcome", "title", "channel", "tone", "status", "plan", "task_id"}
+# Detail fields that hold an amount of the invoice's currency.
+_MONEY = {"amount", "outstanding", "previous_outstanding", "paid", "surplus", "instalment_amount"}
 
 
 class Format:
@@ -63,21 +66,35 @@ class Entry:
 
 
 def timeline_entries(
-    events: list[TimelineEvent], fmt: Format, invoices: list[str] | None = None
+    events: list[TimelineEvent],
+    fmt: Format,
+    invoices: list[str] | None = None,
+    currency: str | Mapping[str, str] | None = None,
 ) -> list[Entry]:
-    """The timeline in words, newest first."""
+    """The timeline in words, newest first. `invoices`: each event's invoice, where the timeline
+    spans several; `currency`: the invoice's (or each invoice's, by id), so amounts read as money
+    in the page's language."""
     entries = []
     for index, event in enumerate(events):
         detail = {k: v for k, v in event.detail.items() if v not in (None, "", [], {})}
         values: dict[str, object] = {"actor": event.actor, **detail}
+        if isinstance(currency, Mapping):
+            money = currency.get(invoices[index]) if invoices else None
+        else:
+            money = currency
         if "amount" in detail and "currency" not in detail:
-            values["amount"] = str(detail["amount"])
+            values["amount"] = _money(detail["amount"], fmt, money)
         if event.kind == "task_completed" and detail.get("note"):
             sentence = fmt.t.event("task_completed", **values) + f" “{detail['note']}”"
         else:
             sentence = fmt.t.event(event.kind, **values)
         shown = [
-            (fmt.t.label(key), _plain(value, fmt, key in IN_WORDS))
+            (
+                fmt.t.label(key),
+                _money(value, fmt, money)
+                if key in _MONEY
+                else _plain(value, fmt, key in IN_WORDS, money),
+            )
             for key, value in detail.items()
             if key not in _SAID and not (event.kind == "task_completed" and key == "note")
         ]
@@ -94,17 +111,30 @@ def timeline_entries(
     return entries
 
 
-def _plain(value: object, fmt: Format, words: bool = False) -> str:
-    """A field's value as text; `words`: a tone, channel or status the page says in words."""
+def _money(value: object, fmt: Format, currency: str | None) -> str:
+    """An amount as money in the page's language; as written where the currency is unknown."""
+    if currency is None:
+        return str(value)
+    try:
+        return fmt.money(Decimal(str(value)), currency)
+    except InvalidOperation:
+        return str(value)
+
+
+def _plain(value: object, fmt: Format, words: bool = False, currency: str | None = None) -> str:
+    """A field's value as text; `words`: a tone, channel or status the page says in words;
+    `currency`: the invoice's, for the amounts of its instalments."""
     if isinstance(value, list):
-        return "; ".join(_plain(v, fmt, words) for v in value)
+        return "; ".join(_plain(v, fmt, words, currency) for v in value)
     if isinstance(value, dict):
         if "amount" in value and value.get("due_on"):  # an instalment, due on a day
-            return f"{fmt.day(date.fromisoformat(value['due_on']))}: {value['amount']}"
+            amount = _money(value["amount"], fmt, currency)
+            return f"{fmt.day(date.fromisoformat(value['due_on']))}: {amount}"
         if "amount" in value and value.get("due_at"):  # or at a moment
-            return f"{fmt.moment(datetime.fromisoformat(value['due_at']))}: {value['amount']}"
+            amount = _money(value["amount"], fmt, currency)
+            return f"{fmt.moment(datetime.fromisoformat(value['due_at']))}: {amount}"
         return ", ".join(
-            f"{fmt.t.label(k)}: {_plain(v, fmt, k in IN_WORDS)}"
+            f"{fmt.t.label(k)}: {_plain(v, fmt, k in IN_WORDS, currency)}"
             for k, v in value.items()
             if v is not None
         )

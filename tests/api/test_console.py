@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.requests import Request
 
 from api.console.texts import EVENTS, LABELS, TEXTS, VALUES
@@ -97,6 +98,70 @@ def test_timeline_sentences_say_words_and_leave_names_and_free_text_alone() -> N
         "termijnen": "5 jan 2027 10:00 UTC: 50",
         "vervangt een eerdere": "ja",
     }
+
+
+NBSP = "\u00a0"
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "nl",
+            {
+                f"agent-key-2 registreerde een betaling van €{NBSP}400,00.": [],
+                "agent-key-2 handelde de betwisting af: aangepast.": [
+                    ("openstaand", f"€{NBSP}850,00"),
+                    ("eerder openstaand", f"€{NBSP}1.250,00"),
+                ],
+                "agent-key-2 sprak een betalingsregeling af.": [
+                    ("termijnen", f"5 jan 2027: €{NBSP}1.050,50")
+                ],
+                f"agent-key-2 registreerde een betaling van £{NBSP}10,00.": [],
+            },
+        ),
+        (
+            "en",
+            {
+                "agent-key-2 recorded a payment of €400.00.": [],
+                "agent-key-2 resolved the dispute: adjusted.": [
+                    ("outstanding", "€850.00"),
+                    ("previous outstanding", "€1,250.00"),
+                ],
+                "agent-key-2 agreed an instalment plan.": [
+                    ("instalments", "5 Jan 2027: €1,050.50")
+                ],
+                "agent-key-2 recorded a payment of £10.00.": [],
+            },
+        ),
+    ],
+)
+def test_timeline_amounts_read_as_money_in_the_pages_language(
+    lang: str, expected: dict[str, list[tuple[str, str]]]
+) -> None:
+    """A payment, a changed amount and a plan's instalments in the invoice's currency, written
+    the page's way; on a customer's timeline each event in its own invoice's currency."""
+    at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+
+    def event(kind: str, **detail: Any) -> TimelineEvent:
+        return TimelineEvent(key=f"k:{kind}", at=at, kind=kind, actor="agent-key-2", detail=detail)
+
+    events = [
+        event("payment", amount="400.00"),
+        event(
+            "dispute_resolved",
+            outcome="adjusted",
+            outstanding="850.00",
+            previous_outstanding="1250.00",
+        ),
+        event("arrangement", instalments=[{"due_on": "2027-01-05", "amount": "1050.50"}]),
+        event("payment", amount="10.00"),
+    ]
+    request = Request({"type": "http", "query_string": f"lang={lang}".encode(), "headers": []})
+    entries = timeline_entries(
+        events, Format(request), ["A-1", "A-1", "A-1", "B-1"], {"A-1": "EUR", "B-1": "GBP"}
+    )
+    assert {e.sentence: e.details for e in entries} == expected
 
 
 async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:
