@@ -16,3 +16,5 @@ VALUES: dict[str, dict[str, str]] = {"en": texts_en.VALUES, "nl": texts_nl.VALUE
 """Tones, channels, statuses, outcomes and actors in words."""
 LABELS: dict[str, dict[str, str]] = {"en": texts_en.LABELS, "nl": texts_nl.LABELS}
 """The names of an event's other fields."""
+PHRASES: dict[str, dict[str, str]] = {"en": texts_en.PHRASES, "nl": texts_nl.PHRASES}
+"""The system's own reasons and notes (exactly as the workflows and activities write them)."""

@@ -360,3 +360,31 @@ LABELS: dict[str, str] = {
     "steps": "steps",
     "error": "error",
 }
+
+# The system's own reasons and notes on the timeline, in words. Anything else (what an agent or
+# the debtor wrote) is shown as it was written.
+PHRASES: dict[str, str] = {
+    "paid in full": "paid in full",
+    "dispute upheld": "the dispute was upheld",
+    "policy step hand_over": "the policy's hand-over step",
+    "softer than before": "softer than a message already sent",
+    "pause ended": "the pause ended",
+    "the time to answer the debtor's reply ran out": (
+        "the time to answer the debtor's reply ran out"
+    ),
+    "late start": "started after these steps fell due",
+    "late: several steps fell due at once": "several steps fell due at once",
+    "bounced": "the message bounced",
+    "no working contact": "no working contact",
+    "an instalment plan runs; its own messages replace this one": (
+        "an instalment plan runs; its own messages replace this one"
+    ),
+    "max_promises reached": "the policy's most promises were reached",
+    "local outbox: not delivered to anyone": "local outbox: not delivered to anyone",
+    "every instalment paid": "every instalment paid",
+    "received after the journey closed": "received after the journey closed",
+    "the dispute changed the amount": "the dispute changed the amount",
+    "the dispute changed the amount before the plan started": (
+        "the dispute changed the amount before the plan started"
+    ),
+}

@@ -361,3 +361,31 @@ LABELS: dict[str, str] = {
     "steps": "stappen",
     "error": "fout",
 }
+
+# De eigen redenen en notities van het systeem op de tijdlijn, in woorden. Al het andere (wat een
+# medewerker of de debiteur schreef) wordt getoond zoals het is geschreven.
+PHRASES: dict[str, str] = {
+    "paid in full": "volledig betaald",
+    "dispute upheld": "de betwisting is toegekend",
+    "policy step hand_over": "de stap 'uit handen geven' van het beleid",
+    "softer than before": "milder dan een bericht dat al is verstuurd",
+    "pause ended": "de pauze is voorbij",
+    "the time to answer the debtor's reply ran out": (
+        "de tijd om het antwoord van de debiteur te beantwoorden is verstreken"
+    ),
+    "late start": "gestart nadat deze stappen al aan de beurt waren",
+    "late: several steps fell due at once": "meerdere stappen waren tegelijk aan de beurt",
+    "bounced": "het bericht was onbestelbaar",
+    "no working contact": "geen werkend contact",
+    "an instalment plan runs; its own messages replace this one": (
+        "er loopt een betalingsregeling; haar eigen berichten vervangen dit bericht"
+    ),
+    "max_promises reached": "het maximum aantal betaalbeloften van het beleid is bereikt",
+    "local outbox: not delivered to anyone": "lokale outbox: aan niemand bezorgd",
+    "every instalment paid": "alle termijnen betaald",
+    "received after the journey closed": "ontvangen nadat het traject was gesloten",
+    "the dispute changed the amount": "de betwisting veranderde het bedrag",
+    "the dispute changed the amount before the plan started": (
+        "de betwisting veranderde het bedrag voordat de regeling begon"
+    ),
+}

@@ -3,9 +3,10 @@ sentences (who did what, and what else the event holds), and each message with i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_date, format_datetime
@@ -20,6 +21,10 @@ from workflows.models import TimelineEvent
 _SAID = {"amount", "outcome", "title", "channel", "tone", "status", "plan", "task_id"}
 # Detail fields that hold an amount of the invoice's currency.
 _MONEY = {"amount", "outstanding", "previous_outstanding", "paid", "surplus", "instalment_amount"}
+# Detail fields the system may have written itself (else a person did, and it shows as written).
+_PHRASED = {"reason", "note"}
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 class Format:
@@ -89,12 +94,7 @@ def timeline_entries(
         else:
             sentence = fmt.t.event(event.kind, **values)
         shown = [
-            (
-                fmt.t.label(key),
-                _money(value, fmt, money)
-                if key in _MONEY
-                else _plain(value, fmt, key in IN_WORDS, money),
-            )
+            (fmt.t.label(key), _detail(key, value, event.kind, fmt, money))
             for key, value in detail.items()
             if key not in _SAID and not (event.kind == "task_completed" and key == "note")
         ]
@@ -109,6 +109,21 @@ def timeline_entries(
         )
     entries.reverse()
     return entries
+
+
+def _detail(key: str, value: object, kind: str, fmt: Format, currency: str | None) -> str:
+    """One field of an event as text: money as money, a day or a moment the page's way, the
+    system's reasons and notes in words."""
+    if key in _MONEY:
+        return _money(value, fmt, currency)
+    if key in _PHRASED and isinstance(value, str):
+        return fmt.t.phrase(value, kind)
+    return _plain(value, fmt, key in IN_WORDS, currency)
+
+
+def _utc(moment: datetime) -> datetime:
+    """The page says moments in UTC: one written with another offset is turned to UTC first."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _money(value: object, fmt: Format, currency: str | None) -> str:
@@ -132,7 +147,7 @@ def _plain(value: object, fmt: Format, words: bool = False, currency: str | None
             return f"{fmt.day(date.fromisoformat(value['due_on']))}: {amount}"
         if "amount" in value and value.get("due_at"):  # or at a moment
             amount = _money(value["amount"], fmt, currency)
-            return f"{fmt.moment(datetime.fromisoformat(value['due_at']))}: {amount}"
+            return f"{fmt.moment(_utc(datetime.fromisoformat(value['due_at'])))}: {amount}"
         return ", ".join(
             f"{fmt.t.label(k)}: {_plain(v, fmt, k in IN_WORDS, currency)}"
             for k, v in value.items()
@@ -140,6 +155,13 @@ def _plain(value: object, fmt: Format, words: bool = False, currency: str | None
         )
     if isinstance(value, bool):
         return fmt.t.value(str(value))  # yes / no
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return fmt.day(date.fromisoformat(value))
+    if isinstance(value, str) and _MOMENT.match(value):
+        try:
+            return fmt.moment(_utc(datetime.fromisoformat(value)))
+        except ValueError:
+            return value
     return fmt.t.value(value) if words else str(value)
 
 

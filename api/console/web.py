@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Actor, ApiKey
-from api.console.texts import EVENTS, LABELS, LANGUAGES, TEXTS, VALUES
+from api.console.texts import EVENTS, LABELS, LANGUAGES, PHRASES, TEXTS, VALUES
 from api.portal.security import is_https
 from api.problems import on_validation
 from db.keys import Role
@@ -166,6 +166,7 @@ class Words:
         self._events = EVENTS[lang]
         self._values = VALUES[lang]
         self._labels = LABELS[lang]
+        self._phrases = PHRASES[lang]
 
     def __call__(self, key: str, **values: object) -> str:
         text = self._texts[key]
@@ -188,6 +189,13 @@ class Words:
     def kind(self, kind: str) -> str:
         """A task's kind in words (`review_dispute` → "review dispute")."""
         return self._values.get(kind, kind.replace("_", " "))
+
+    def phrase(self, text: str, kind: str = "") -> str:
+        """A reason or note in words where the system wrote it (a message withdrawn names the
+        journey's stage); what a person wrote, as it was written."""
+        if kind == "message_withdrawn" and f"stage_{text}" in self._texts:
+            return self._texts[f"stage_{text}"]
+        return self._phrases.get(text, text)
 
     def label(self, key: str) -> str:
         """The name of an event's field (`policy_version` → "policy version")."""

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from api.console.texts import EVENTS, LABELS, TEXTS, VALUES
+from api.console.texts import EVENTS, LABELS, PHRASES, TEXTS, VALUES
 from api.console.view import Format, timeline_entries
 from invoice_import import read_rows
 from tests.api.conftest import KEYS, System, invoice_body, new_id
@@ -68,6 +68,22 @@ def test_both_languages_say_everything() -> None:
     assert set(EVENTS["en"]) == set(EVENTS["nl"])
     assert set(VALUES["en"]) == set(VALUES["nl"])
     assert set(LABELS["en"]) == set(LABELS["nl"])
+    assert set(PHRASES["en"]) == set(PHRASES["nl"])
+
+
+def test_every_phrase_is_one_the_system_writes() -> None:
+    """A phrase the workflows or activities no longer write would never be translated again:
+    each is in their source as written (one is a reason with " before the plan started")."""
+    root = Path(__file__).parent.parent.parent
+    source = "".join(
+        path.read_text()
+        for folder in ("workflows", "activities")
+        for path in (root / folder).rglob("*.py")
+    )
+    for phrase in PHRASES["en"]:
+        written = phrase.removesuffix(" before the plan started")
+        assert f'"{written}"' in source, phrase
+    assert 'f"{reason} before the plan started"' in source
 
 
 def test_timeline_sentences_say_words_and_leave_names_and_free_text_alone() -> None:
@@ -162,6 +178,35 @@ def test_timeline_amounts_read_as_money_in_the_pages_language(
         events, Format(request), ["A-1", "A-1", "A-1", "B-1"], {"A-1": "EUR", "B-1": "GBP"}
     )
     assert {e.sentence: e.details for e in entries} == expected
+
+
+def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> None:
+    """On a Dutch page, the reasons and notes the system wrote are Dutch (a message withdrawn
+    says the stage it met), what a person wrote stays as written, and days and moments read the
+    page's way, moments in UTC."""
+    at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+
+    def event(kind: str, actor: str = "system", **detail: Any) -> TimelineEvent:
+        return TimelineEvent(key=f"k:{kind}", at=at, kind=kind, actor=actor, detail=detail)
+
+    events = [
+        event("journey_started", "admin-key-1", currency="EUR", due_on="2026-12-07"),
+        event("closed", outcome="paid", reason="paid in full"),
+        event("message", template="thank_you", note="local outbox: not delivered to anyone"),
+        event("message_withdrawn", template="overdue_1", reason="disputed"),
+        event("promise", "agent-key-2", promised_at="2026-12-20T10:00:00+01:00"),
+        event("dispute_opened", "debtor", reason="paid in full, see the bank"),
+    ]
+    request = Request({"type": "http", "query_string": b"lang=nl", "headers": []})
+    details = [dict(e.details) for e in reversed(timeline_entries(events, Format(request)))]
+    assert details == [
+        {"valuta": "EUR", "vervaldatum": "7 dec 2026"},
+        {"reden": "volledig betaald"},
+        {"sjabloon": "thank_you", "notitie": "lokale outbox: aan niemand bezorgd"},
+        {"sjabloon": "overdue_1", "reden": "betwist"},
+        {"beloofd op": "20 dec 2026 09:00 UTC"},
+        {"reden": "paid in full, see the bank"},
+    ]
 
 
 async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:
