@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 from fastapi import Request
 
 from activities.rendering import money_text
@@ -51,6 +52,12 @@ class Format:
             return "–"
         return format_datetime(value, format="d MMM y HH:mm", tzinfo=None, locale=self.lang) + (
             " UTC"
+        )
+
+    def number(self, value: float, decimals: int = 1) -> str:
+        """A figure with the page's decimal sign (`2.5` in English, `2,5` in Dutch)."""
+        return format_decimal(
+            round(value, decimals), format=f"#,##0.{'0' * decimals}", locale=self.lang
         )
 
     def totals(self, totals: dict[str, Decimal]) -> str:

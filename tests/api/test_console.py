@@ -209,6 +209,13 @@ def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> 
     ]
 
 
+@pytest.mark.parametrize(("lang", "said"), [("nl", "1.234,5"), ("en", "1,234.5")])
+def test_figures_have_the_pages_decimal_sign(lang: str, said: str) -> None:
+    """A customer's average days late, as a Dutch or an English reader writes a number."""
+    request = Request({"type": "http", "query_string": f"lang={lang}".encode(), "headers": []})
+    assert Format(request).number(1234.5) == said
+
+
 async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:
     async with browser(system) as client:
         assert (await client.get("/console")).headers["location"].startswith("/console/sign-in")
