@@ -27,7 +27,7 @@ from axe_playwright_python.async_playwright import Axe
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Response, async_playwright
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -278,14 +278,27 @@ async def chromium() -> AsyncIterator[Browser]:
 async def browser_tab(
     chromium: Browser, served: str, width: int, height: int, locale: str
 ) -> AsyncIterator[Page]:
-    """A fresh browser tab (no cookies) of that size and language on the served API."""
+    """A fresh browser tab (no cookies) of that size and language on the served API. Every file
+    a page of ours loads (style, script, icon) must be there: a test whose pages asked for one
+    that answered an error fails when its tab closes."""
     context = await chromium.new_context(
         base_url=served, viewport={"width": width, "height": height}, locale=locale
     )
+    missing: list[str] = []
+
+    def check(response: Response) -> None:
+        # Our files are under /static/; a browser also asks for /favicon.ico on its own.
+        path = response.url.removeprefix(served)
+        if path.startswith(("/static/", "/favicon.ico")) and response.status >= 400:
+            missing.append(f"{response.status} {response.url}")
+
     try:
-        yield await context.new_page()
+        page = await context.new_page()
+        page.on("response", check)
+        yield page
     finally:
         await context.close()
+    assert missing == [], f"the pages asked for files that answered an error: {missing}"
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -216,6 +216,18 @@ def test_figures_have_the_pages_decimal_sign(lang: str, said: str) -> None:
     assert Format(request).number(1234.5) == said
 
 
+async def test_the_console_has_its_icon_and_the_debtors_page_asks_for_none(system: System) -> None:
+    """The console names its own icon, which is there; the debtor's page (the creditor's, not
+    ours) names an empty one, so no browser asks for a /favicon.ico that is not there."""
+    page = (await system.api.get("/console/sign-in")).text
+    found = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert found, page
+    icon = await system.api.get(found.group(1))
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    portal = (await system.api.get("/p/not-a-link")).text
+    assert '<link rel="icon" href="data:,">' in portal
+
+
 async def test_an_agent_signs_in_with_a_strict_cookie_and_out_again(system: System) -> None:
     async with browser(system) as client:
         assert (await client.get("/console")).headers["location"].startswith("/console/sign-in")
