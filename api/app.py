@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import problems
+from api import docs, problems
 from api.auth import parse_keys
 from api.console import imports as console_imports
 from api.console import invoice as console_invoice
@@ -106,8 +106,11 @@ def create_app(
         version="0.1.0",
         summary="Every unpaid invoice as its own durable collection journey.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs, without a CDN
+        redoc_url=None,
     )
     problems.install(app)
+    docs.install(app)
     # SendGrid posts its events in batches far larger than any API request.
     webhook_limit = (settings.webhook_max_body_bytes, "DUNWELL_WEBHOOK_MAX_BODY_BYTES")
     app.add_middleware(
