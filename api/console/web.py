@@ -154,7 +154,9 @@ def language(request: Request) -> str:
 
 
 # The fields of an event whose values are words the page translates (never free text).
-IN_WORDS = frozenset({"tone", "channel", "channels", "status", "outcome", "actor", "unreachable"})
+IN_WORDS = frozenset(
+    {"tone", "channel", "channels", "status", "outcome", "actor", "unreachable", "task"}
+)
 
 
 class Words:

@@ -182,8 +182,8 @@ def test_timeline_amounts_read_as_money_in_the_pages_language(
 
 def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> None:
     """On a Dutch page, the reasons and notes the system wrote are Dutch (a message withdrawn
-    says the stage it met), what a person wrote stays as written, and days and moments read the
-    page's way, moments in UTC."""
+    says the stage it met), what a person wrote stays as written, days and moments read the
+    page's way, moments in UTC, and a task's kind is said in words."""
     at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 
     def event(kind: str, actor: str = "system", **detail: Any) -> TimelineEvent:
@@ -196,6 +196,7 @@ def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> 
         event("message_withdrawn", template="overdue_1", reason="disputed"),
         event("promise", "agent-key-2", promised_at="2026-12-20T10:00:00+01:00"),
         event("dispute_opened", "debtor", reason="paid in full, see the bank"),
+        event("agent_task", task="review_dispute", title="Review the dispute"),
     ]
     request = Request({"type": "http", "query_string": b"lang=nl", "headers": []})
     details = [dict(e.details) for e in reversed(timeline_entries(events, Format(request)))]
@@ -206,6 +207,7 @@ def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> 
         {"sjabloon": "overdue_1", "reden": "betwist"},
         {"beloofd op": "20 dec 2026 09:00 UTC"},
         {"reden": "paid in full, see the bank"},
+        {"taak": "betwisting beoordelen"},
     ]
 
 
