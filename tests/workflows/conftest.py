@@ -408,43 +408,51 @@ async def within_seconds(limit: float, condition: Callable[[], bool]) -> None:
 
 
 @asynccontextmanager
-async def agreed_and_cancelled_in_one_task(
-    journeys: Journeys,
+async def in_one_task(
+    journeys: Journeys, commands: Callable[[date], list[tuple[Any, Any]]]
 ) -> AsyncIterator[WorkflowHandle[Any, Any]]:
-    """On a real server: a journey due in 20 days whose worker stops; a plan is agreed and, half
-    a second later, cancelled (two agents at once), and both commands reach the journey in its
-    next workflow task, when the worker is back. Answers once both were answered, the worker
-    still running."""
+    """On a real server: a journey due in 20 days whose worker stops; `commands(today)` (updates
+    and their arguments) are sent half a second apart, as agents at once would, and all reach the
+    journey in its next workflow task, when the worker is back. Answers once each was answered
+    (or refused), the worker still running."""
     client = journeys.env.client
     async with fake_workers(client, journeys.task_queue, journeys.fakes):
         handle = await journeys.start(due_in=timedelta(days=20))
         await within_seconds(10, lambda: "journey_started" in journeys.fakes.kinds())
-    day = await today(journeys)
-    agreed = AgreeArrangement(
+    accepted = WorkflowUpdateStage.ACCEPTED
+    sent = []
+    for update, arg in commands(await today(journeys)):
+        sent.append(asyncio.create_task(handle.start_update(update, arg, wait_for_stage=accepted)))
+        await asyncio.sleep(0.5)  # each reaches the server before the next
+    async with fake_workers(client, journeys.task_queue, journeys.fakes):
+        for update in await asyncio.gather(*sent):
+            await update.result()
+        yield handle
+
+
+def two_instalments_from(day: date) -> AgreeArrangement:
+    return AgreeArrangement(
         instalments=[
             Instalment(due_on=day + timedelta(days=10), amount=Decimal("600.00")),
             Instalment(due_on=day + timedelta(days=40), amount=Decimal("650.00")),
         ]
     )
+
+
+@asynccontextmanager
+async def agreed_and_cancelled_in_one_task(
+    journeys: Journeys,
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """A plan is agreed and, half a second later, cancelled (two agents at once), both in the
+    journey's next workflow task (see `in_one_task`)."""
     cancelled = CancelArrangement(reason="agreed by mistake")
-    accepted = WorkflowUpdateStage.ACCEPTED
-    both = [
-        asyncio.create_task(
-            handle.start_update(InvoiceJourney.agree_arrangement, agreed, wait_for_stage=accepted)
-        )
-    ]
-    await asyncio.sleep(0.5)  # the agreement reaches the server first
-    both.append(
-        asyncio.create_task(
-            handle.start_update(
-                InvoiceJourney.cancel_arrangement, cancelled, wait_for_stage=accepted
-            )
-        )
-    )
-    await asyncio.sleep(0.5)
-    async with fake_workers(client, journeys.task_queue, journeys.fakes):
-        for update in await asyncio.gather(*both):
-            await update.result()
+    async with in_one_task(
+        journeys,
+        lambda day: [
+            (InvoiceJourney.agree_arrangement, two_instalments_from(day)),
+            (InvoiceJourney.cancel_arrangement, cancelled),
+        ],
+    ) as handle:
         yield handle
 
 

@@ -32,6 +32,7 @@ from tests.workflows.conftest import (
     adjusted_while_the_plan_is_cancelled,
     agreed_and_cancelled_in_one_task,
     fake_workers,
+    in_one_task,
     late_payments_while_closing,
     lone_plan,
     paid_while_falling_back,
@@ -40,6 +41,7 @@ from tests.workflows.conftest import (
     run_lengths,
     signal_while_the_plan_continues,
     today,
+    two_instalments_from,
     within_seconds,
 )
 from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
@@ -376,6 +378,38 @@ async def test_a_plan_agreed_and_cancelled_in_one_task_leaves_the_journey_chasin
             assert fakes.templates == ["arrangement_agreed"]
             described = await plan(journeys, handle, 1).describe()
             assert described.status == WorkflowExecutionStatus.RUNNING
+    finally:
+        await journeys.finish()
+
+
+async def test_a_plan_agreed_then_an_adjusted_dispute_in_one_task_never_starts(
+    dev_server_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Three agents at once: one agrees a plan, one opens a dispute, one resolves it with the
+    amount lowered to 900.00, all in the same workflow task, before the plan could start. The
+    plan added up to the old amount: it never starts, the debtor never hears of it, an agent is
+    asked to agree a new one, and the journey chases again on 900.00."""
+    fakes = FakeActivities()
+    journeys = Journeys(dev_server_env, task_queue, fakes)
+    adjusted = ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00"))
+    try:
+        async with in_one_task(
+            journeys,
+            lambda day: [
+                (InvoiceJourney.agree_arrangement, two_instalments_from(day)),
+                (InvoiceJourney.open_dispute, OpenDispute(reason="short")),
+                (InvoiceJourney.resolve_dispute, adjusted),
+            ],
+        ) as handle:
+            await within_seconds(10, lambda: "agree_plan" in fakes.tasks())
+            status = await handle.query(InvoiceJourney.status)
+            assert status.stage == Stage.scheduled and status.next_action is not None
+            assert status.outstanding == Decimal("900.00")
+            ended = [e.detail for e in fakes.events if e.kind == "arrangement_ended"]
+            assert [(e["plan"], e["outcome"]) for e in ended] == [(1, "ended")]
+            assert "arrangement_agreed" not in fakes.templates
+            with pytest.raises(RPCError):
+                await plan(journeys, handle, 1).describe()
     finally:
         await journeys.finish()
 
