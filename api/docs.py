@@ -8,15 +8,15 @@ logo from a CDN.
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-FILES = Path(str(files("fastapi_offline") / "static"))
+FILES = Path(fastapi_offline.__file__).parent / "static"
 AT = "/static/docs"
 ICON = "/static/console/favicon.svg"
 
@@ -28,7 +28,7 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        root = str(request.scope.get("root_path", "")).rstrip("/")
         return get_swagger_ui_html(
             openapi_url=f"{root}{openapi}",
             title=f"{app.title} · API",

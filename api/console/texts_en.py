@@ -249,8 +249,8 @@ EVENTS: dict[str, str] = {
     "arrangement": "{actor} agreed an instalment plan.",
     "arrangement_ended": "The instalment plan ended ({outcome}).",
     "instalment_paid": "An instalment was paid.",
-    "instalment_late": "An instalment is late.",
-    "instalment_missed": "An instalment was missed.",
+    "instalment_late": "Instalment {number} is late ({amount} unpaid).",
+    "instalment_missed": "Instalment {number} was missed ({amount} unpaid).",
     "paused": "{actor} paused the journey.",
     "resumed": "The journey resumed ({actor}).",
     "steps_skipped": "Steps were skipped.",
@@ -361,8 +361,9 @@ LABELS: dict[str, str] = {
     "error": "error",
 }
 
-# The system's own reasons and notes on the timeline, in words. Anything else (what an agent or
-# the debtor wrote) is shown as it was written.
+# The system's own reasons and notes on the timeline, in words; `{name}` stands for a part the
+# system fills in (kept as it is). Anything else (what an agent or the debtor wrote) is shown as it
+# was written.
 PHRASES: dict[str, str] = {
     "paid in full": "paid in full",
     "dispute upheld": "the dispute was upheld",
@@ -387,4 +388,7 @@ PHRASES: dict[str, str] = {
     "the dispute changed the amount before the plan started": (
         "the dispute changed the amount before the plan started"
     ),
+    "instalment {number} missed": "instalment {number} was missed",
+    "replaced by plan {number}": "replaced by plan {number}",
+    "the plan stopped unexpectedly ({why})": "the plan stopped unexpectedly ({why})",
 }

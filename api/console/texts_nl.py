@@ -250,8 +250,8 @@ EVENTS: dict[str, str] = {
     "arrangement": "{actor} sprak een betalingsregeling af.",
     "arrangement_ended": "De betalingsregeling is beëindigd ({outcome}).",
     "instalment_paid": "Een termijn is betaald.",
-    "instalment_late": "Een termijn is te laat.",
-    "instalment_missed": "Een termijn is gemist.",
+    "instalment_late": "Termijn {number} is te laat ({amount} onbetaald).",
+    "instalment_missed": "Termijn {number} is gemist ({amount} onbetaald).",
     "paused": "{actor} pauzeerde het traject.",
     "resumed": "Het traject is hervat ({actor}).",
     "steps_skipped": "Er zijn stappen overgeslagen.",
@@ -388,4 +388,7 @@ PHRASES: dict[str, str] = {
     "the dispute changed the amount before the plan started": (
         "de betwisting veranderde het bedrag voordat de regeling begon"
     ),
+    "instalment {number} missed": "termijn {number} is gemist",
+    "replaced by plan {number}": "vervangen door regeling {number}",
+    "the plan stopped unexpectedly ({why})": "de regeling stopte onverwacht ({why})",
 }

@@ -3,7 +3,6 @@ sentences (who did what, and what else the event holds), and each message with i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -19,13 +18,14 @@ from db.store import MessageView
 from workflows.models import TimelineEvent
 
 # Detail fields a sentence already says, or that are only plumbing.
-_SAID = {"amount", "outcome", "title", "channel", "tone", "status", "plan", "task_id"}
-# Detail fields that hold an amount of the invoice's currency.
-_MONEY = {"amount", "outstanding", "previous_outstanding", "paid", "surplus", "instalment_amount"}
+_SAID = {"amount", "number", "outcome", "title", "channel", "tone", "status", "plan", "task_id"}
+# Detail fields that hold an amount of the invoice's currency (`amount` is said in the sentence).
+_MONEY = {"outstanding", "previous_outstanding", "paid", "surplus"}
 # Detail fields the system may have written itself (else a person did, and it shows as written).
 _PHRASED = {"reason", "note"}
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+# Detail fields that hold a day, or a moment, as the workflows write them (ISO 8601).
+_DAYS = {"due_on", "promised_on", "first_on", "instalment_due_on"}
+_MOMENTS = {"due_at", "promised_at", "grace_until", "until", "paid_at"}
 
 
 class Format:
@@ -56,9 +56,7 @@ class Format:
 
     def number(self, value: float, decimals: int = 1) -> str:
         """A figure with the page's decimal sign (`2.5` in English, `2,5` in Dutch)."""
-        return format_decimal(
-            round(value, decimals), format=f"#,##0.{'0' * decimals}", locale=self.lang
-        )
+        return format_decimal(value, format=f"#,##0.{'0' * decimals}", locale=self.lang)
 
     def totals(self, totals: dict[str, Decimal]) -> str:
         if not totals:
@@ -123,14 +121,33 @@ def _detail(key: str, value: object, kind: str, fmt: Format, currency: str | Non
     system's reasons and notes in words."""
     if key in _MONEY:
         return _money(value, fmt, currency)
-    if key in _PHRASED and isinstance(value, str):
-        return fmt.t.phrase(value, kind)
+    if isinstance(value, str):
+        if key in _PHRASED:
+            return fmt.t.phrase(value, kind)
+        if key in _DAYS:
+            return _day(value, fmt)
+        if key in _MOMENTS:
+            return _moment(value, fmt)
     return _plain(value, fmt, key in IN_WORDS, currency)
 
 
-def _utc(moment: datetime) -> datetime:
-    """The page says moments in UTC: one written with another offset is turned to UTC first."""
-    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+def _day(value: str, fmt: Format) -> str:
+    """A day the page's way; as written if it is not one."""
+    try:
+        return fmt.day(date.fromisoformat(value))
+    except ValueError:
+        return value
+
+
+def _moment(value: str, fmt: Format) -> str:
+    """A moment the page's way, in UTC (one written with another offset turned to UTC first);
+    as written if it is not one."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return fmt.moment(utc)
 
 
 def _money(value: object, fmt: Format, currency: str | None) -> str:
@@ -151,10 +168,10 @@ def _plain(value: object, fmt: Format, words: bool = False, currency: str | None
     if isinstance(value, dict):
         if "amount" in value and value.get("due_on"):  # an instalment, due on a day
             amount = _money(value["amount"], fmt, currency)
-            return f"{fmt.day(date.fromisoformat(value['due_on']))}: {amount}"
+            return f"{_day(str(value['due_on']), fmt)}: {amount}"
         if "amount" in value and value.get("due_at"):  # or at a moment
             amount = _money(value["amount"], fmt, currency)
-            return f"{fmt.moment(_utc(datetime.fromisoformat(value['due_at'])))}: {amount}"
+            return f"{_moment(str(value['due_at']), fmt)}: {amount}"
         return ", ".join(
             f"{fmt.t.label(k)}: {_plain(v, fmt, k in IN_WORDS, currency)}"
             for k, v in value.items()
@@ -162,13 +179,6 @@ def _plain(value: object, fmt: Format, words: bool = False, currency: str | None
         )
     if isinstance(value, bool):
         return fmt.t.value(str(value))  # yes / no
-    if isinstance(value, str) and _DAY.fullmatch(value):
-        return fmt.day(date.fromisoformat(value))
-    if isinstance(value, str) and _MOMENT.match(value):
-        try:
-            return fmt.moment(_utc(datetime.fromisoformat(value)))
-        except ValueError:
-            return value
     return fmt.t.value(value) if words else str(value)
 
 

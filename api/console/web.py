@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -159,6 +160,19 @@ IN_WORDS = frozenset(
 )
 
 
+def _patterns(phrases: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
+    """The phrases with `{name}` parts, each as a pattern that finds those parts."""
+    found = []
+    for phrase, said in phrases.items():
+        if "{" in phrase:
+            pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(phrase))
+            found.append((re.compile(pattern), said))
+    return found
+
+
+_PATTERNS = {lang: _patterns(phrases) for lang, phrases in PHRASES.items()}
+
+
 class Words:
     """The page's texts: `t("key", name=value)`."""
 
@@ -194,10 +208,19 @@ class Words:
 
     def phrase(self, text: str, kind: str = "") -> str:
         """A reason or note in words where the system wrote it (a message withdrawn names the
-        journey's stage); what a person wrote, as it was written."""
-        if kind == "message_withdrawn" and f"stage_{text}" in self._texts:
-            return self._texts[f"stage_{text}"]
-        return self._phrases.get(text, text)
+        journey's stage or the plan's outcome); what a person wrote, as it was written."""
+        if kind == "message_withdrawn":
+            if f"stage_{text}" in self._texts:
+                return self._texts[f"stage_{text}"]
+            if text in self._values:
+                return self._values[text]
+        if text in self._phrases:
+            return self._phrases[text]
+        for pattern, said in _PATTERNS[self.lang]:
+            found = pattern.fullmatch(text)
+            if found:
+                return said.format(**found.groupdict())
+        return text
 
     def label(self, key: str) -> str:
         """The name of an event's field (`policy_version` → "policy version")."""

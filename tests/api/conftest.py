@@ -292,10 +292,9 @@ async def browser_tab(
         if path.startswith(("/static/", "/favicon.ico")) and response.status >= 400:
             missing.append(f"{response.status} {response.url}")
 
+    context.on("response", check)  # every page of the tab's context, popups too
     try:
-        page = await context.new_page()
-        page.on("response", check)
-        yield page
+        yield await context.new_page()
     finally:
         await context.close()
     assert missing == [], f"the pages asked for files that answered an error: {missing}"

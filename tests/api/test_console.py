@@ -73,7 +73,8 @@ def test_both_languages_say_everything() -> None:
 
 def test_every_phrase_is_one_the_system_writes() -> None:
     """A phrase the workflows or activities no longer write would never be translated again:
-    each is in their source as written (one is a reason with " before the plan started")."""
+    each is in their source as written, a `{name}` part as an f-string's field (one is a reason
+    with " before the plan started")."""
     root = Path(__file__).parent.parent.parent
     source = "".join(
         path.read_text()
@@ -81,8 +82,10 @@ def test_every_phrase_is_one_the_system_writes() -> None:
         for path in (root / folder).rglob("*.py")
     )
     for phrase in PHRASES["en"]:
-        written = phrase.removesuffix(" before the plan started")
-        assert f'"{written}"' in source, phrase
+        written = re.escape(phrase.removesuffix(" before the plan started"))
+        # A `{name}` part is an f-string's field there, whatever its name.
+        written = re.sub(r"\\\{\w+\\\}", r"\{[^}]+\}", written)
+        assert re.search(f'f?"{written}"', source), phrase
     assert 'f"{reason} before the plan started"' in source
 
 
@@ -182,8 +185,10 @@ def test_timeline_amounts_read_as_money_in_the_pages_language(
 
 def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> None:
     """On a Dutch page, the reasons and notes the system wrote are Dutch (a message withdrawn
-    says the stage it met), what a person wrote stays as written, days and moments read the
-    page's way, moments in UTC, and a task's kind is said in words."""
+    says the stage it met, or the plan's outcome), what a person wrote stays as written (a
+    reference that looks like an impossible day too), days and moments read the page's way,
+    moments in UTC, a task's kind is said in words, and a missed instalment says which and how
+    much."""
     at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 
     def event(kind: str, actor: str = "system", **detail: Any) -> TimelineEvent:
@@ -197,9 +202,14 @@ def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> 
         event("promise", "agent-key-2", promised_at="2026-12-20T10:00:00+01:00"),
         event("dispute_opened", "debtor", reason="paid in full, see the bank"),
         event("agent_task", task="review_dispute", title="Review the dispute"),
+        event("instalment_missed", number=2, amount="400.00"),
+        event("arrangement_ended", outcome="defaulted", reason="instalment 2 missed"),
+        event("message_withdrawn", template="instalment_reminder", reason="superseded"),
+        event("payment", "agent-key-2", amount="10.00", reference="2026-02-30"),
     ]
     request = Request({"type": "http", "query_string": b"lang=nl", "headers": []})
-    details = [dict(e.details) for e in reversed(timeline_entries(events, Format(request)))]
+    entries = timeline_entries(events, Format(request), currency="EUR")
+    details = [dict(e.details) for e in reversed(entries)]
     assert details == [
         {"valuta": "EUR", "vervaldatum": "7 dec 2026"},
         {"reden": "volledig betaald"},
@@ -208,7 +218,13 @@ def test_timeline_says_the_systems_reasons_in_words_and_days_the_pages_way() -> 
         {"beloofd op": "20 dec 2026 09:00 UTC"},
         {"reden": "paid in full, see the bank"},
         {"taak": "betwisting beoordelen"},
+        {},
+        {"reden": "termijn 2 is gemist"},
+        {"sjabloon": "instalment_reminder", "reden": "vervangen"},
+        {"referentie": "2026-02-30"},  # a reference, whatever it looks like
     ]
+    sentences = [e.sentence for e in reversed(entries)]
+    assert sentences[7] == f"Termijn 2 is gemist (€{NBSP}400,00 onbetaald)."
 
 
 @pytest.mark.parametrize(("lang", "said"), [("nl", "1.234,5"), ("en", "1,234.5")])

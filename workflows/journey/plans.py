@@ -42,8 +42,9 @@ PATCH_NOTHING_LEFT_WAITING = "a-plan-ended-before-it-started-leaves-nothing-behi
 """Before it, a plan cancelled in the very task that agreed it left the journey on the plan's
 hold, and what had been forwarded to it went to the next plan."""
 PATCH_ENDING_NEEDS_NO_SUCCESSOR = "a-plan-already-ending-needs-no-successor"
-"""Before it, a dispute resolved with a new amount while a cancelled plan was still ending told
-the plan to end a second time and asked an agent to agree a new plan nobody wanted."""
+"""Before it, a dispute resolved with a new amount while a plan was still ending (cancelled, or
+ended by an earlier adjustment) told the plan to end again and asked an agent to agree a new plan
+(one nobody wanted, or a second request for the same)."""
 
 
 class PlanSupervisor:
@@ -104,7 +105,9 @@ class PlanSupervisor:
         elif self.handle is None:
             return None
         elif self._ending and workflow.patched(PATCH_ENDING_NEEDS_NO_SUCCESSOR):
-            return None  # the running plan was already told to end (cancelled): nothing to redo
+            # The running plan was already told to end: cancelled (nobody wants a successor),
+            # or ended by an earlier adjustment (which already asked for one).
+            return None
         self.end(PlanOutcome.ended, reason, actor)
         self._forget_unstarted()
         return dropped
