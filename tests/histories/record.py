@@ -36,11 +36,14 @@ from tests.workflows.conftest import (
     adjusted_while_the_plan_is_cancelled,
     agreed_and_cancelled_in_one_task,
     fake_workers,
+    in_one_task,
     late_payments_while_closing,
     paid_while_falling_back,
     paid_while_the_plans_message_retries,
     pay,
     signal_while_the_plan_continues,
+    today,
+    two_instalments_from,
 )
 from workflows.journey import InvoiceJourney
 from workflows.models import (
@@ -372,6 +375,33 @@ async def _cancelled_plan_then_adjusted(journeys: Journeys) -> WorkflowHandle[An
     return handle
 
 
+async def _dropped_then_agreed_again(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """On a real server: a plan agreed, and a dispute opened and resolved with the amount set to
+    900.00, all in one workflow task (the plan never starts); then a new plan is agreed, and 900.00
+    paid. Recorded with `--before a-plans-number-is-never-given-twice` (the new plan is plan 1
+    again)."""
+    adjusted = ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00"))
+    async with in_one_task(
+        journeys,
+        lambda day: [
+            (InvoiceJourney.agree_arrangement, two_instalments_from(day)),
+            (InvoiceJourney.open_dispute, OpenDispute(reason="short")),
+            (InvoiceJourney.resolve_dispute, adjusted),
+        ],
+    ) as handle:
+        day = await today(journeys)
+        again = AgreeArrangement(
+            instalments=[
+                Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
+                Instalment(due_on=day + timedelta(days=40), amount=Decimal("500.00")),
+            ]
+        )
+        await handle.execute_update(InvoiceJourney.agree_arrangement, again)
+        await handle.signal(InvoiceJourney.payment_received, pay("900.00", "B-1"))
+        await handle.result()
+    return handle
+
+
 async def _agreed_and_cancelled_at_once(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     """On a real server: a plan agreed and cancelled in one workflow task, then paid in full.
     Recorded with `--before a-plan-ended-before-it-started-leaves-nothing-behind` (the journey
@@ -417,12 +447,13 @@ SCENARIOS = {
     "agreed_and_cancelled_at_once": _agreed_and_cancelled_at_once,
     "plan_paid_while_its_message_retries": _plan_paid_while_its_message_retries,
     "cancelled_plan_then_adjusted": _cancelled_plan_then_adjusted,
+    "dropped_then_agreed_again": _dropped_then_agreed_again,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""
 WITH_THE_PLAN = {"plan_defaulted", "plan_paid_while_its_message_retries"}
 """Scenarios whose first plan's history is stored too (`<name>_plan`)."""
-ON_A_REAL_SERVER = {"agreed_and_cancelled_at_once"}
+ON_A_REAL_SERVER = {"agreed_and_cancelled_at_once", "dropped_then_agreed_again"}
 """Scenarios that need a real server (the dev server, in real time) and run their own workers:
 they stop the worker to make two commands meet in one workflow task."""
 

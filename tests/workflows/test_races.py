@@ -363,7 +363,7 @@ async def test_a_plan_agreed_and_cancelled_in_one_task_leaves_the_journey_chasin
 ) -> None:
     """Two agents at once: one agrees a plan, the other cancels it, and both commands reach the
     journey in the same workflow task. The plan never runs; the journey goes back to its ladder,
-    and the next plan is not ended by the cancel meant for this one."""
+    and the next plan (plan 2) is not ended by the cancel meant for this one."""
     fakes = FakeActivities()
     journeys = Journeys(dev_server_env, task_queue, fakes)
     try:
@@ -376,8 +376,11 @@ async def test_a_plan_agreed_and_cancelled_in_one_task_leaves_the_journey_chasin
             )
             await within_seconds(10, lambda: "arrangement_agreed" in fakes.templates)
             assert fakes.templates == ["arrangement_agreed"]
-            described = await plan(journeys, handle, 1).describe()
+            # Plan 2: number 1 stays the cancelled plan's, which never ran.
+            described = await plan(journeys, handle, 2).describe()
             assert described.status == WorkflowExecutionStatus.RUNNING
+            with pytest.raises(RPCError):
+                await plan(journeys, handle, 1).describe()
     finally:
         await journeys.finish()
 
@@ -388,7 +391,8 @@ async def test_a_plan_agreed_then_an_adjusted_dispute_in_one_task_never_starts(
     """Three agents at once: one agrees a plan, one opens a dispute, one resolves it with the
     amount lowered to 900.00, all in the same workflow task, before the plan could start. The
     plan added up to the old amount: it never starts, the debtor never hears of it, an agent is
-    asked to agree a new one, and the journey chases again on 900.00."""
+    asked to agree a new one, and the journey chases again on 900.00. The plan agreed next is
+    plan 2, never a second plan 1."""
     fakes = FakeActivities()
     journeys = Journeys(dev_server_env, task_queue, fakes)
     adjusted = ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00"))
@@ -408,6 +412,27 @@ async def test_a_plan_agreed_then_an_adjusted_dispute_in_one_task_never_starts(
             ended = [e.detail for e in fakes.events if e.kind == "arrangement_ended"]
             assert [(e["plan"], e["outcome"]) for e in ended] == [(1, "ended")]
             assert "arrangement_agreed" not in fakes.templates
+            with pytest.raises(RPCError):
+                await plan(journeys, handle, 1).describe()
+
+            # The next plan is plan 2: number 1 stays the dropped one's, on the timeline too.
+            day = await today(journeys)
+            again = AgreeArrangement(
+                instalments=[
+                    Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
+                    Instalment(due_on=day + timedelta(days=40), amount=Decimal("500.00")),
+                ]
+            )
+            answer = await handle.execute_update(InvoiceJourney.agree_arrangement, again)
+            assert answer.detail.startswith("instalment plan 2 agreed")
+            await within_seconds(10, lambda: "arrangement_agreed" in fakes.templates)
+            agreed = [e.detail for e in fakes.events if e.kind == "arrangement"]
+            assert [(e["plan"], e["workflow_id"]) for e in agreed] == [
+                (1, f"{handle.id}-plan-1"),
+                (2, f"{handle.id}-plan-2"),
+            ]
+            described = await plan(journeys, handle, 2).describe()
+            assert described.status == WorkflowExecutionStatus.RUNNING
             with pytest.raises(RPCError):
                 await plan(journeys, handle, 1).describe()
     finally:

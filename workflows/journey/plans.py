@@ -45,6 +45,10 @@ PATCH_ENDING_NEEDS_NO_SUCCESSOR = "a-plan-already-ending-needs-no-successor"
 """Before it, a dispute resolved with a new amount while a plan was still ending (cancelled, or
 ended by an earlier adjustment) told the plan to end again and asked an agent to agree a new plan
 (one nobody wanted, or a second request for the same)."""
+PATCH_NUMBERS_NEVER_REUSED = "a-plans-number-is-never-given-twice"
+"""Before it, the number of a plan agreed and dropped before it started (cancelled, or ended by an
+adjusted dispute) went to the next plan agreed: the timeline named two plans alike, and the
+dropped one's workflow id led to the other."""
 
 
 class PlanSupervisor:
@@ -58,7 +62,11 @@ class PlanSupervisor:
         self._plan_input, self._finished, self._keep_going = plan_input, finished, keep_going
         self.number = number
         """The number of the latest plan started (plans are numbered per journey)."""
+        self.given = number
+        """The highest number given to a plan, started or not (see `PATCH_NUMBERS_NEVER_REUSED`)."""
         self.requests: list[AgreeArrangement] = []
+        self._numbers: list[int] = []
+        """The number each request was given, in the same order."""
         self.handle: workflow.ChildWorkflowHandle[Any, PlanResult] | None = None
         self._starting = False
         self._outbox: list[tuple[str, Any]] = []
@@ -79,9 +87,13 @@ class PlanSupervisor:
     def agree(self, cmd: AgreeArrangement, actor: str) -> int:
         """Queue a new plan; one still running is superseded. Answers the new plan's number."""
         number = self.number + len(self.requests) + 1
+        if number <= self.given and workflow.patched(PATCH_NUMBERS_NEVER_REUSED):
+            number = self.given + 1  # a plan dropped before it started had this one
+        self.given = max(self.given, number)
         if self.handle is not None or self._starting:
             self.end(PlanOutcome.superseded, f"replaced by plan {number}", actor)
         self.requests.append(cmd)
+        self._numbers.append(number)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
         return number
@@ -89,6 +101,7 @@ class PlanSupervisor:
     def cancel(self, reason: str, actor: str) -> None:
         self.end(PlanOutcome.cancelled, reason, actor)
         self.requests.clear()
+        self._numbers.clear()
         self._forget_unstarted()
 
     def abandon(self, reason: str, actor: str) -> list[int] | None:
@@ -100,8 +113,9 @@ class PlanSupervisor:
         if waiting and workflow.patched(PATCH_ADJUSTED_ENDS_EVERY_PLAN):
             if self._ending and not self.requests:
                 return None  # the plan starting was already ended: no new one to agree
-            dropped = [self.number + n for n in range(1, len(self.requests) + 1)]
+            dropped = list(self._numbers)
             self.requests.clear()
+            self._numbers.clear()
         elif self.handle is None:
             return None
         elif self._ending and workflow.patched(PATCH_ENDING_NEEDS_NO_SUCCESSOR):
@@ -149,7 +163,7 @@ class PlanSupervisor:
     async def _run(self) -> None:
         while self.requests and self._keep_going():
             request = self.requests.pop(0)
-            self.number += 1
+            self.number = self._numbers.pop(0)
             plan_input = self._plan_input(request, self.number)
             journey_id = workflow.info().workflow_id
             if not workflow.patched(PATCH_FORWARD_WHILE_STARTING):

@@ -170,7 +170,8 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             return
         if self._recorder.pending or self._dirty:
             return
-        self._s.emitted, self._s.plan_number = self._recorder.emitted, self._plans.number
+        # No plan runs now: the next run numbers its plans after every number given so far.
+        self._s.emitted, self._s.plan_number = self._recorder.emitted, self._plans.given
         state = self._s.model_dump(mode="json")
         workflow.continue_as_new(self._input.model_copy(update={"state": state}))
 
