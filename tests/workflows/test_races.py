@@ -613,6 +613,37 @@ async def test_a_long_journey_continues_as_new_and_keeps_its_state(
     assert fakes.templates[-1] == "thank_you"
 
 
+async def test_a_dropped_plans_number_stays_given_across_continue_as_new(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """Plan 2 is dropped before it starts (a dispute lowers the amount while plan 1 ends); the
+    journey then continues as new. The plan agreed in the new run is plan 3: the number of the
+    dropped plan 2 crossed over as given."""
+    handle = await journeys.start(due_in=timedelta(days=5), history_budget=60)
+    await journeys.until(lambda: len(fakes.sent) == 2)
+    await handle.execute_update(InvoiceJourney.agree_arrangement, await two_instalments(journeys))
+    await journeys.until(lambda: "arrangement_agreed" in fakes.templates, step=timedelta(hours=1))
+    await adjusted_while_the_old_plan_ends(handle, fakes, await two_instalments(journeys))
+    assert (await plan(journeys, handle, 1).result()).outcome == PlanOutcome.superseded
+    runs = len(await run_lengths(journeys.env.client, handle.id))
+    await journeys.sleep(timedelta(hours=3))
+    assert len(await run_lengths(journeys.env.client, handle.id)) > runs  # continued as new
+
+    day = await today(journeys)
+    again = AgreeArrangement(
+        instalments=[
+            Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
+            Instalment(due_on=day + timedelta(days=40), amount=Decimal("500.00")),
+        ]
+    )
+    answer = await handle.execute_update(InvoiceJourney.agree_arrangement, again)
+    assert answer.detail.startswith("instalment plan 3 agreed")
+    assert [e.detail["plan"] for e in fakes.events if e.kind == "arrangement"] == [1, 2, 3]
+    await handle.signal(InvoiceJourney.payment_received, pay("900.00", "BANK-1"))
+    assert (await handle.result()).outcome == Outcome.paid
+    assert (await plan(journeys, handle, 3).result()).outcome == PlanOutcome.completed
+
+
 async def test_a_journey_does_not_continue_as_new_under_its_running_plan(
     journeys: Journeys, fakes: FakeActivities
 ) -> None:
