@@ -61,7 +61,8 @@ class PlanSupervisor:
     ) -> None:
         self._plan_input, self._finished, self._keep_going = plan_input, finished, keep_going
         self.number = number
-        """The number of the latest plan started (plans are numbered per journey)."""
+        """The number of the latest plan started (plans are numbered per journey); in a run after
+        continue-as-new, first the highest number an earlier run gave."""
         self.given = number
         """The highest number given to a plan, started or not (see `PATCH_NUMBERS_NEVER_REUSED`)."""
         self.requests: list[AgreeArrangement] = []

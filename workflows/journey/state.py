@@ -171,6 +171,8 @@ class JourneyState(BaseModel):
     last_message: LastMessage | None = None
     queued: list[QueuedMessage] = Field(default_factory=list)
     plan_number: int = 0
+    """Carried across continue-as-new: the highest plan number given so far (a plan that never
+    started included), so the next run never gives it again."""
     reply_until: datetime | None = None
     """The debtor wrote: no automatic reminder until then, or until an agent answered."""
     replies: set[str] = Field(default_factory=set)
