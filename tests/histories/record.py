@@ -35,6 +35,7 @@ from tests.workflows.conftest import (
     adjusted_while_the_old_plan_ends,
     adjusted_while_the_plan_is_cancelled,
     agreed_and_cancelled_in_one_task,
+    agreed_then_adjusted,
     fake_workers,
     in_one_task,
     late_payments_while_closing,
@@ -380,22 +381,8 @@ async def _dropped_then_agreed_again(journeys: Journeys) -> WorkflowHandle[Any, 
     900.00, all in one workflow task (the plan never starts); then a new plan is agreed, and 900.00
     paid. Recorded with `--before a-plans-number-is-never-given-twice` (the new plan is plan 1
     again)."""
-    adjusted = ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00"))
-    async with in_one_task(
-        journeys,
-        lambda day: [
-            (InvoiceJourney.agree_arrangement, two_instalments_from(day)),
-            (InvoiceJourney.open_dispute, OpenDispute(reason="short")),
-            (InvoiceJourney.resolve_dispute, adjusted),
-        ],
-    ) as handle:
-        day = await today(journeys)
-        again = AgreeArrangement(
-            instalments=[
-                Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
-                Instalment(due_on=day + timedelta(days=40), amount=Decimal("500.00")),
-            ]
-        )
+    async with in_one_task(journeys, agreed_then_adjusted) as handle:
+        again = two_instalments_from(await today(journeys), "400.00", "500.00")
         await handle.execute_update(InvoiceJourney.agree_arrangement, again)
         await handle.signal(InvoiceJourney.payment_received, pay("900.00", "B-1"))
         await handle.result()

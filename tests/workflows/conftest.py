@@ -337,25 +337,34 @@ def paid_while_falling_back(
     return deliveries
 
 
+ADJUSTED = ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00"))
+"""A dispute resolved with the amount lowered to EUR 900.00."""
+
+
+def adjusted_once_the_plan_is(
+    handle: WorkflowHandle[Any, Any], fakes: FakeActivities, status: PlanOutcome
+) -> None:
+    """When a plan writes the record of its end with `status` (so the journey still sees it
+    running), a dispute is opened and resolved `ADJUSTED`, once."""
+    adjusted: list[bool] = []
+
+    async def while_recording(request: RecordRequest) -> None:
+        view = request.snapshot.plan
+        if view is not None and view.status == status and not adjusted:
+            adjusted.append(True)
+            await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="short"))
+            await handle.execute_update(InvoiceJourney.resolve_dispute, ADJUSTED)
+
+    fakes.on_record = while_recording
+
+
 async def adjusted_while_the_old_plan_ends(
     handle: WorkflowHandle[Any, Any], fakes: FakeActivities, new_plan: AgreeArrangement
 ) -> None:
     """A plan runs; `new_plan` replaces it, and while the old plan writes the record of its end
     (so the new one waits to start), a dispute is opened and resolved with the amount set to
     EUR 900.00."""
-    adjusted: list[bool] = []
-
-    async def while_recording(request: RecordRequest) -> None:
-        view = request.snapshot.plan
-        if view is not None and view.status == PlanOutcome.superseded and not adjusted:
-            adjusted.append(True)
-            await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="short"))
-            await handle.execute_update(
-                InvoiceJourney.resolve_dispute,
-                ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00")),
-            )
-
-    fakes.on_record = while_recording
+    adjusted_once_the_plan_is(handle, fakes, PlanOutcome.superseded)
     await handle.execute_update(InvoiceJourney.agree_arrangement, new_plan)
 
 
@@ -365,19 +374,7 @@ async def adjusted_while_the_plan_is_cancelled(
     """A plan runs; an agent cancels it, and while the plan writes the record of its end (so the
     journey still sees it running), a dispute is opened and resolved with the amount set to
     EUR 900.00."""
-    adjusted: list[bool] = []
-
-    async def while_recording(request: RecordRequest) -> None:
-        view = request.snapshot.plan
-        if view is not None and view.status == PlanOutcome.cancelled and not adjusted:
-            adjusted.append(True)
-            await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="short"))
-            await handle.execute_update(
-                InvoiceJourney.resolve_dispute,
-                ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00")),
-            )
-
-    fakes.on_record = while_recording
+    adjusted_once_the_plan_is(handle, fakes, PlanOutcome.cancelled)
     await handle.execute_update(
         InvoiceJourney.cancel_arrangement, CancelArrangement(reason="the debtor asked")
     )
@@ -430,13 +427,25 @@ async def in_one_task(
         yield handle
 
 
-def two_instalments_from(day: date) -> AgreeArrangement:
+def two_instalments_from(
+    day: date, first: str = "600.00", second: str = "650.00"
+) -> AgreeArrangement:
+    """A plan of two instalments, 10 and 40 days after `day` (by default EUR 1,250.00 in all)."""
     return AgreeArrangement(
         instalments=[
-            Instalment(due_on=day + timedelta(days=10), amount=Decimal("600.00")),
-            Instalment(due_on=day + timedelta(days=40), amount=Decimal("650.00")),
+            Instalment(due_on=day + timedelta(days=10), amount=Decimal(first)),
+            Instalment(due_on=day + timedelta(days=40), amount=Decimal(second)),
         ]
     )
+
+
+def agreed_then_adjusted(day: date) -> list[tuple[Any, Any]]:
+    """For `in_one_task`: a plan agreed, then a dispute opened and resolved `ADJUSTED`."""
+    return [
+        (InvoiceJourney.agree_arrangement, two_instalments_from(day)),
+        (InvoiceJourney.open_dispute, OpenDispute(reason="short")),
+        (InvoiceJourney.resolve_dispute, ADJUSTED),
+    ]
 
 
 @asynccontextmanager

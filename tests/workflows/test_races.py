@@ -31,6 +31,7 @@ from tests.workflows.conftest import (
     adjusted_while_the_old_plan_ends,
     adjusted_while_the_plan_is_cancelled,
     agreed_and_cancelled_in_one_task,
+    agreed_then_adjusted,
     fake_workers,
     in_one_task,
     late_payments_while_closing,
@@ -358,6 +359,17 @@ async def test_a_plan_waiting_to_start_when_a_dispute_changes_the_amount_never_s
         await plan(journeys, handle, 2).describe()
 
 
+async def plan_2_runs_and_plan_1_never_did(
+    journeys: Journeys, handle: WorkflowHandle[Any, Any]
+) -> None:
+    """The plan agreed after one dropped before it started is plan 2: number 1 stays the dropped
+    plan's, which never ran."""
+    described = await plan(journeys, handle, 2).describe()
+    assert described.status == WorkflowExecutionStatus.RUNNING
+    with pytest.raises(RPCError):
+        await plan(journeys, handle, 1).describe()
+
+
 async def test_a_plan_agreed_and_cancelled_in_one_task_leaves_the_journey_chasing(
     dev_server_env: WorkflowEnvironment, task_queue: str
 ) -> None:
@@ -376,11 +388,7 @@ async def test_a_plan_agreed_and_cancelled_in_one_task_leaves_the_journey_chasin
             )
             await within_seconds(10, lambda: "arrangement_agreed" in fakes.templates)
             assert fakes.templates == ["arrangement_agreed"]
-            # Plan 2: number 1 stays the cancelled plan's, which never ran.
-            described = await plan(journeys, handle, 2).describe()
-            assert described.status == WorkflowExecutionStatus.RUNNING
-            with pytest.raises(RPCError):
-                await plan(journeys, handle, 1).describe()
+            await plan_2_runs_and_plan_1_never_did(journeys, handle)
     finally:
         await journeys.finish()
 
@@ -395,16 +403,8 @@ async def test_a_plan_agreed_then_an_adjusted_dispute_in_one_task_never_starts(
     plan 2, never a second plan 1."""
     fakes = FakeActivities()
     journeys = Journeys(dev_server_env, task_queue, fakes)
-    adjusted = ResolveDispute(outcome=DisputeOutcome.adjusted, amount=Decimal("900.00"))
     try:
-        async with in_one_task(
-            journeys,
-            lambda day: [
-                (InvoiceJourney.agree_arrangement, two_instalments_from(day)),
-                (InvoiceJourney.open_dispute, OpenDispute(reason="short")),
-                (InvoiceJourney.resolve_dispute, adjusted),
-            ],
-        ) as handle:
+        async with in_one_task(journeys, agreed_then_adjusted) as handle:
             await within_seconds(10, lambda: "agree_plan" in fakes.tasks())
             status = await handle.query(InvoiceJourney.status)
             assert status.stage == Stage.scheduled and status.next_action is not None
@@ -416,13 +416,7 @@ async def test_a_plan_agreed_then_an_adjusted_dispute_in_one_task_never_starts(
                 await plan(journeys, handle, 1).describe()
 
             # The next plan is plan 2: number 1 stays the dropped one's, on the timeline too.
-            day = await today(journeys)
-            again = AgreeArrangement(
-                instalments=[
-                    Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
-                    Instalment(due_on=day + timedelta(days=40), amount=Decimal("500.00")),
-                ]
-            )
+            again = two_instalments_from(await today(journeys), "400.00", "500.00")
             answer = await handle.execute_update(InvoiceJourney.agree_arrangement, again)
             assert answer.detail.startswith("instalment plan 2 agreed")
             await within_seconds(10, lambda: "arrangement_agreed" in fakes.templates)
@@ -431,10 +425,7 @@ async def test_a_plan_agreed_then_an_adjusted_dispute_in_one_task_never_starts(
                 (1, f"{handle.id}-plan-1"),
                 (2, f"{handle.id}-plan-2"),
             ]
-            described = await plan(journeys, handle, 2).describe()
-            assert described.status == WorkflowExecutionStatus.RUNNING
-            with pytest.raises(RPCError):
-                await plan(journeys, handle, 1).describe()
+            await plan_2_runs_and_plan_1_never_did(journeys, handle)
     finally:
         await journeys.finish()
 
@@ -629,13 +620,7 @@ async def test_a_dropped_plans_number_stays_given_across_continue_as_new(
     await journeys.sleep(timedelta(hours=3))
     assert len(await run_lengths(journeys.env.client, handle.id)) > runs  # continued as new
 
-    day = await today(journeys)
-    again = AgreeArrangement(
-        instalments=[
-            Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
-            Instalment(due_on=day + timedelta(days=40), amount=Decimal("500.00")),
-        ]
-    )
+    again = two_instalments_from(await today(journeys), "400.00", "500.00")
     answer = await handle.execute_update(InvoiceJourney.agree_arrangement, again)
     assert answer.detail.startswith("instalment plan 3 agreed")
     assert [e.detail["plan"] for e in fakes.events if e.kind == "arrangement"] == [1, 2, 3]
