@@ -50,7 +50,8 @@ class Format:
     def moment(self, value: datetime | None) -> str:
         if value is None:
             return "–"
-        return format_datetime(value, format="d MMM y HH:mm", tzinfo=None, locale=self.lang) + (
+        # Said in UTC: a moment written with another offset is turned to UTC (a naive one is UTC).
+        return format_datetime(value, format="d MMM y HH:mm", tzinfo=UTC, locale=self.lang) + (
             " UTC"
         )
 
@@ -140,14 +141,11 @@ def _day(value: str, fmt: Format) -> str:
 
 
 def _moment(value: str, fmt: Format) -> str:
-    """A moment the page's way, in UTC (one written with another offset turned to UTC first);
-    as written if it is not one."""
+    """A moment the page's way, in UTC; as written if it is not one."""
     try:
-        moment = datetime.fromisoformat(value)
+        return fmt.moment(datetime.fromisoformat(value))
     except ValueError:
         return value
-    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return fmt.moment(utc)
 
 
 def _money(value: object, fmt: Format, currency: str | None) -> str:
@@ -155,7 +153,7 @@ def _money(value: object, fmt: Format, currency: str | None) -> str:
     if currency is None:
         return str(value)
     try:
-        return fmt.money(Decimal(str(value)), currency)
+        return fmt.money(str(value), currency)
     except InvalidOperation:
         return str(value)
 

@@ -18,7 +18,7 @@ import importlib
 import json
 import pkgutil
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -98,17 +98,11 @@ async def _dispute_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-async def _local_today(journeys: Journeys) -> date:
-    from zoneinfo import ZoneInfo
-
-    return (await journeys.env.get_current_time()).astimezone(ZoneInfo("Europe/Amsterdam")).date()
-
-
 async def _promise_broken_then_paid(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     fakes = journeys.fakes
     handle = await journeys.start("promise", due_in=timedelta(days=5))
     await journeys.until(lambda: len(fakes.sent) >= 2)
-    day = await _local_today(journeys)
+    day = await today(journeys)
     await handle.execute_update(
         InvoiceJourney.promise_to_pay, PromiseToPay(promised_on=day + timedelta(days=4))
     )
@@ -122,13 +116,7 @@ async def _promise_broken_then_paid(journeys: Journeys) -> WorkflowHandle[Any, A
 
 async def _two_instalments(journeys: Journeys) -> AgreeArrangement:
     """EUR 400.00 in 10 days and 850.00 in 40 (the debtor's days)."""
-    day = await _local_today(journeys)
-    return AgreeArrangement(
-        instalments=[
-            Instalment(due_on=day + timedelta(days=10), amount=Decimal("400.00")),
-            Instalment(due_on=day + timedelta(days=40), amount=Decimal("850.00")),
-        ]
-    )
+    return two_instalments_from(await today(journeys), "400.00", "850.00")
 
 
 async def _plan_defaulted(journeys: Journeys) -> WorkflowHandle[Any, Any]:
@@ -189,7 +177,7 @@ async def _plan_continued_as_new(journeys: Journeys) -> WorkflowHandle[Any, Any]
     continues as new twice, with a bounce after the first continue-as-new."""
     fakes = journeys.fakes
     now = await journeys.env.get_current_time()
-    day = await _local_today(journeys)
+    day = await today(journeys)
     invoice_id = f"{journeys.task_queue}-plan-can"
     invoice = Invoice(
         invoice_id=invoice_id,

@@ -53,7 +53,6 @@ from workflows.models import (
     ContactChanged,
     DisputeOutcome,
     EndPlan,
-    Instalment,
     MessageBounced,
     MessageRequest,
     OpenDispute,
@@ -73,13 +72,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def two_instalments(journeys: Journeys) -> AgreeArrangement:
-    day = await today(journeys)
-    return AgreeArrangement(
-        instalments=[
-            Instalment(due_on=day + timedelta(days=10), amount=Decimal("600.00")),
-            Instalment(due_on=day + timedelta(days=40), amount=Decimal("650.00")),
-        ]
-    )
+    return two_instalments_from(await today(journeys))
 
 
 def plan(journeys: Journeys, journey: WorkflowHandle[Any, Any], number: int = 1) -> Any:
