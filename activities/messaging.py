@@ -115,6 +115,8 @@ class MessagingActivities:
         started = time.monotonic()
         with Heartbeat(self._store) as beat:
             try:
+                if request.start is not None:  # the invoice's row, if its start record was lost
+                    self._store.record_start(request.start)
                 return self._deliver(request, beat, started)
             except SQLAlchemyError as exc:
                 raise database_error(exc) from exc

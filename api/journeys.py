@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
@@ -29,7 +30,16 @@ from workflows.journey import (
     start_search_attributes,
     workflow_id,
 )
-from workflows.models import ActionResult, ContactChanged, Invoice, JourneyInput, Stage
+from workflows.journey.start import start_record
+from workflows.models import (
+    ActionResult,
+    ContactChanged,
+    Invoice,
+    JourneyInput,
+    NextAction,
+    RecordRequest,
+    Stage,
+)
 from workflows.policy import Policy
 
 # An update the worker has not answered by then gets a 503 rather than a hanging request.
@@ -45,15 +55,60 @@ def fingerprint(invoice: Invoice) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Started:
+    created: bool
+    """False when this same invoice already had a journey."""
+    next_action: NextAction | None = None
+    """A new journey's first step."""
+
+
 async def start_journey(
-    client: Client, task_queue: str, invoice: Invoice, policy: Policy, actor: str
-) -> bool:
-    """Start the journey; True when new, False when this same invoice already has one."""
+    client: Client, store: Store, task_queue: str, invoice: Invoice, policy: Policy, actor: str
+) -> Started:
+    """Start the journey and record its start in the read model, so that it is readable at once
+    and its worker has nothing to write until its first step (`JourneyInput.start_recorded`).
+
+    The same invoice again starts nothing; its start is recorded if it is not yet (a start whose
+    record was lost, when the API stopped or the database failed in between)."""
     fp = fingerprint(invoice)
+    at = datetime.now(UTC)  # before Temporal's start time, so the journey's own events follow
+    start = JourneyInput(
+        invoice=invoice, policy=policy, actor=actor, fingerprint=fp, start_recorded=True
+    )
+    if not await _start(client, task_queue, start):
+        known = await run_in_threadpool(store.get_invoice, invoice.invoice_id)
+        if known is None:
+            found = await _start_event(client, invoice.invoice_id)
+            if found is not None and found[0].start_recorded:
+                await _record_start(store, found[0], found[1])
+        return Started(created=False)
+    record = start_record(start, at)
+    await _record_start(store, start, at, record)
+    return Started(created=True, next_action=record.snapshot.next_action)
+
+
+async def _record_start(
+    store: Store, start: JourneyInput, at: datetime, record: RecordRequest | None = None
+) -> None:
+    try:
+        await run_in_threadpool(store.record_start, record or start_record(start, at))
+    except SQLAlchemyError as exc:
+        raise Problem(
+            503,
+            f"The journey for invoice {start.invoice.invoice_id} has started, but the database "
+            "did not answer, so it is not recorded yet. Send the same request again: it records "
+            "the journey and does not start a second one.",
+        ) from exc
+
+
+async def _start(client: Client, task_queue: str, start: JourneyInput) -> bool:
+    """Start the journey; True when new, False when this same invoice already has one."""
+    invoice, policy, fp = start.invoice, start.policy, start.fingerprint
     try:
         await client.start_workflow(
             InvoiceJourney.run,
-            JourneyInput(invoice=invoice, policy=policy, actor=actor, fingerprint=fp),
+            start,
             id=workflow_id(invoice.invoice_id),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -90,32 +145,42 @@ async def exists(client: Client, invoice_id: str) -> bool:
 
 
 async def started_view(client: Client, invoice_id: str) -> InvoiceView | None:
-    """A journey Temporal has but the read model has not recorded yet (a burst of starts the
-    worker is still catching up on), as its start event tells it: scheduled, nothing paid.
-    None when Temporal has no such journey."""
+    """A journey Temporal has but the read model has not recorded yet (started by another
+    client, its worker still catching up; or its start record lost), as its start event tells
+    it: scheduled, nothing paid. None when Temporal has no such journey."""
+    found = await _start_event(client, invoice_id)
+    if found is None:
+        return None
+    started, at = found
+    invoice = started.invoice
+    return InvoiceView(
+        invoice_id=invoice.invoice_id,
+        customer_id=invoice.customer.id,
+        stage=Stage.scheduled,
+        outcome=None,
+        amount=invoice.amount,
+        outstanding=invoice.amount,
+        currency=invoice.currency,
+        due_on=invoice.due_on,
+        next_action=None,
+        policy_name=started.policy.name,
+        policy_version=started.policy.version,
+        fingerprint=started.fingerprint,
+        invoice=invoice,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def _start_event(client: Client, invoice_id: str) -> tuple[JourneyInput, datetime] | None:
+    """The journey's input and start time, from its history; None when Temporal has no such
+    journey."""
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(invoice_id))
     try:
         async for event in handle.fetch_history_events():
             payloads = event.workflow_execution_started_event_attributes.input.payloads
             [started] = await client.data_converter.decode(payloads, [JourneyInput])
-            invoice, at = started.invoice, event.event_time.ToDatetime(tzinfo=UTC)
-            return InvoiceView(
-                invoice_id=invoice.invoice_id,
-                customer_id=invoice.customer.id,
-                stage=Stage.scheduled,
-                outcome=None,
-                amount=invoice.amount,
-                outstanding=invoice.amount,
-                currency=invoice.currency,
-                due_on=invoice.due_on,
-                next_action=None,
-                policy_name=started.policy.name,
-                policy_version=started.policy.version,
-                fingerprint=started.fingerprint,
-                invoice=invoice,
-                created_at=at,
-                updated_at=at,
-            )
+            return started, event.event_time.ToDatetime(tzinfo=UTC)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return None

@@ -114,6 +114,8 @@ def _field(loc: tuple[Any, ...]) -> str:
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return problem_response(exc.status, exc.detail, headers=headers, **exc.extra)
 
 

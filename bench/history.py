@@ -119,7 +119,8 @@ async def _start(env: WorkflowEnvironment, task_queue: str, name: str, due_in: t
     )
     return await env.client.start_workflow(
         InvoiceJourney.run,
-        JourneyInput(invoice=invoice, policy=STANDARD_POLICY, actor="bench"),
+        # As the API starts it: the API has recorded the start (`start_recorded`).
+        JourneyInput(invoice=invoice, policy=STANDARD_POLICY, actor="bench", start_recorded=True),
         id=workflow_id(invoice_id),
         task_queue=task_queue,
         search_attributes=start_search_attributes(invoice),

@@ -83,7 +83,9 @@ async def pool(items: Iterable[T], concurrency: int, call: Callable[[T], Awaitab
 
 
 async def start_raw(system: System, policy: Policy, item: Prepared) -> None:
-    """Exactly what `api.journeys.start_journey` asks of Temporal, without the API around it."""
+    """A journey started by a Temporal client without the API: what `api.journeys.start_journey`
+    asks of Temporal, except that the journey records its own start (`start_recorded` is False;
+    the API records it itself). Both ways end with the journey recorded and waiting."""
     invoice = item.invoice
     await system.raw.start_workflow(
         InvoiceJourney.run,
@@ -112,7 +114,7 @@ class StartRounds:
     order: list[str]
     cpu: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {"raw": [], "api": []})
     """Per round, CPU ms per journey of each process (bench, api, worker, temporal), from the
-    first start until the worker had recorded every journey of the round."""
+    first start until every journey of the round was recorded and had run its first task."""
     settle: dict[str, list[float]] = field(default_factory=lambda: {"raw": [], "api": []})
     """Per round, seconds the worker still needed after the last start had been answered."""
 
@@ -121,7 +123,8 @@ async def start_throughput(
     system: System, journeys: int, concurrency: int, rounds: int
 ) -> StartRounds:
     """Rounds in the order raw, api, api, raw, raw, api, ... (ABBA), each of `journeys` new
-    journeys; the worker settles (every journey recorded and waiting) between rounds."""
+    journeys; the worker settles (every journey recorded and waiting on its timer) between
+    rounds."""
     policy = await asyncio.to_thread(system.store.get_policy, STANDARD_POLICY.name)
     if policy is None:
         raise RuntimeError("the standard policy is missing from the read model")
@@ -160,7 +163,8 @@ async def _start_round(
     system: System, policy: Policy, kind: str, prefix: str, count: int, concurrency: int
 ) -> tuple[float, list[str], float]:
     """Start `count` journeys; the seconds until the last start was answered, their ids, and
-    the seconds the worker needed after that to record them all (CPU is measured over both)."""
+    the seconds after that until all were recorded and had run their first task (CPU is
+    measured over both)."""
     ids = [f"{system.run}-{prefix}-{i:05d}" for i in range(count)]
     if kind == "raw":
         prepared = prepare(ids)
@@ -232,14 +236,15 @@ class Burst:
     readable_s: float
     """From the first POST until every journey had answered its GET with 200."""
     caught_up_s: float
-    """From the first POST until the worker had recorded every journey."""
+    """From the first POST until the worker had run every journey's first task."""
     unreadable: int
     """GETs of accepted journeys that did not answer 200 (503s included)."""
 
 
 async def burst(system: System, count: int, concurrency: int) -> Burst:
     """`count` journeys POSTed through the API as fast as `concurrency` clients go, each read
-    back with GET at once; then the time until the worker has recorded them all."""
+    back with GET at once; then the time until the worker has run them all (each waiting on
+    its first step's timer)."""
     prefix = f"{system.run}-burst"
     bodies = [invoice_body(f"{prefix}-{i:05d}", i) for i in range(count)]
     headers = system.headers("integration")

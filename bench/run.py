@@ -88,7 +88,9 @@ async def run(options: Options) -> None:
         for kind in ("raw", "api"):
             print(f"  {kind} rounds: {_cpu_line(system.worker_mode, starts, kind)}", flush=True)
         ratio = api / raw
-        worker_ms = median([r["worker"] for r in starts.cpu["api"] + starts.cpu["raw"]])
+        # The product's start is the API's; a journey a Temporal client starts records itself.
+        worker_ms = median([r["worker"] for r in starts.cpu["api"]])
+        worker_raw_ms = median([r["worker"] for r in starts.cpu["raw"]])
         figure(
             f"start ratio (API/raw): {ratio:.2f} (target >= {START_RATIO_TARGET}; medians of "
             f"{len(starts.order)} alternating rounds {','.join(starts.order)}; best of each "
@@ -98,7 +100,9 @@ async def run(options: Options) -> None:
         if system.worker_mode == "process":
             figure(
                 f"worker CPU per journey start: {worker_ms:.1f} ms (target <= "
-                f"{WORKER_CPU_TARGET_MS:.0f}; median over every start round, until recorded)",
+                f"{WORKER_CPU_TARGET_MS:.0f}; median of the API rounds, until each journey waits "
+                f"on its first step; {worker_raw_ms:.1f} ms for a journey started without the "
+                "API, which records its own start)",
                 met=worker_ms <= WORKER_CPU_TARGET_MS,
             )
 
@@ -133,7 +137,7 @@ async def run(options: Options) -> None:
         )
         figure(
             f"burst: worker caught up {burst_result.caught_up_s:.1f} s after the first POST "
-            f"(every journey recorded in the read model; information)"
+            f"(every journey run to its first step; information)"
         )
         rss = system.worker_rss_mb()
         open_journeys = options.burst + len(starts.order) * n
@@ -221,8 +225,9 @@ def _cpu_line(worker_mode: str, starts: StartRounds, kind: str) -> str:
     ]
     used = ", ".join(f"{name} {ms:.1f}" for name, ms in parts if ms or name != "worker process")
     return (
-        f"CPU ms per journey (median of rounds, from the first start until the worker recorded "
-        f"the last): {used}; worker caught up {rates(starts.settle[kind])} s after the last start"
+        f"CPU ms per journey (median of rounds, from the first start until the last journey "
+        f"waited on its first step): {used}; worker caught up {rates(starts.settle[kind])} s "
+        "after the last start"
     )
 
 

@@ -46,6 +46,7 @@ from settings import Settings
 from temporal_client import connect, data_converter
 from worker import build_workers, running
 from workflows.common import SEARCH_ATTRIBUTES
+from workflows.journey import workflow_id
 from workflows.policy import SHIPPED_POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,9 +93,11 @@ def stdout_to(path: Path) -> Iterator[None]:
 
 @dataclass
 class Settled:
-    """Read-model probe: how many journeys have finished their first recording."""
+    """How many journeys are recorded in the read model and, with `client`, have run their first
+    workflow task (their next step published, waiting on its timer)."""
 
     engine: sa.Engine
+    client: Client | None = None
 
     def started(self, prefix: str) -> int:
         query = sa.text(
@@ -104,22 +107,35 @@ class Settled:
         with self.engine.connect() as connection:
             return int(connection.execute(query, {"prefix": prefix + "%"}).scalar_one())
 
+    async def waiting(self, prefix: str) -> int:
+        """Journeys under `prefix` whose first task has run (it publishes `NextActionAt`)."""
+        assert self.client is not None
+        query = f'WorkflowId STARTS_WITH "{workflow_id(prefix)}" AND NextActionAt IS NOT NULL'
+        return (await self.client.count_workflows(query)).count
+
     async def wait(self, prefix: str, expected: int, within: float = 180) -> float:
-        """Wait until `expected` journeys under `prefix` are recorded; the seconds it took."""
+        """Wait until `expected` journeys under `prefix` are recorded and, with `client`, have run
+        their first task; the seconds it took. (A journey started through the API is recorded
+        before the worker has run it.)"""
         began = time.perf_counter()
         deadline = began + within
-        while True:
-            count = await asyncio.to_thread(self.started, prefix)
-            if count >= expected:
-                break
-            if time.perf_counter() > deadline:
-                raise RuntimeError(
-                    f"only {count} of {expected} journeys ({prefix}*) recorded in {within:.0f} s"
-                )
-            await asyncio.sleep(0.1)
-        # The workflow task after the recording (the timer) follows at once; let it land too.
-        await asyncio.sleep(0.3)
+        probes = [("recorded", self._recorded)]
+        if self.client is not None:
+            probes.append(("run", self.waiting))
+        for what, count_of in probes:
+            while (count := await count_of(prefix)) < expected:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(
+                        f"only {count} of {expected} journeys ({prefix}*) {what} in {within:.0f} s"
+                    )
+                await asyncio.sleep(0.1)
+        if self.client is None:
+            # The workflow task after the recording (the timer) follows at once; let it land.
+            await asyncio.sleep(0.3)
         return time.perf_counter() - began
+
+    async def _recorded(self, prefix: str) -> int:
+        return await asyncio.to_thread(self.started, prefix)
 
 
 @dataclass
@@ -306,7 +322,7 @@ async def running_system(
                 worker_mode=worker_mode,
                 store=store,
                 settings=settings,
-                settled=Settled(engine),
+                settled=Settled(engine, env.client),
                 tmp=tmp,
                 cpu=CpuMeter(api_process.pid, worker_pid, child_pids("temporal")),
                 worker_pid=worker_pid,

@@ -14,6 +14,11 @@ between applied first; so only that record goes this way, and only with nothing 
 event has a key of its own (`{workflow id}:started`), never a number a rerun could give to another
 event, and the snapshot of a rerun is newer and replaces it. Every other record is an activity,
 scheduled by a committed task, so what it writes is what the history says.
+
+A journey started through the API (`JourneyInput.start_recorded`) writes nothing at its start: the
+API recorded it before answering. Until its first record, an activity, which carries the start
+again (`owe`), each message carries it too (`carried_start`: a message needs the invoice's row);
+the store writes it only where absent, so a start the API failed to record is never lost.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class Recorder:
         self._label = label
         self._keep_none = keep_none
         self._base = base or {}
+        self._owed: tuple[TimelineEvent, dict[str, Any]] | None = None
 
     def emit(self, kind: str, actor: str, **detail: object) -> int:
         """Add one timeline event; answers its mark (see `recorded`)."""
@@ -86,6 +92,21 @@ class Recorder:
                 detail={**self._base, **detail},
             )
         )
+
+    def owe(
+        self, name: str, kind: str, actor: str, first: dict[str, Any], **detail: object
+    ) -> None:
+        """A named event and the start fields that the first record carries, to be written only
+        where absent: what the journey's starter has recorded already, unless it stopped first."""
+        self._append(name, kind, actor, detail)
+        self._owed = (self.pending.pop(), first)
+
+    def carried_start(self, snapshot: Snapshot) -> RecordRequest | None:
+        """The start still owed (see `owe`), for an activity that needs the invoice's row."""
+        if self._owed is None:
+            return None
+        event, first = self._owed
+        return RecordRequest(snapshot=snapshot, events=[event], **first)
 
     def task(self, kind: str, title: str, **detail: str) -> int:
         """An agent task, and the timeline event that says it was created."""
@@ -113,13 +134,18 @@ class Recorder:
         # The journey's first record, with only named events in it (a task is numbered too), is a
         # local activity (see above); every other record is an activity.
         local = first and self.emitted == self.flushed
+        # What happened now, for the Temporal UI: not the start carried again (see `owe`).
+        summary = self._label + (", ".join(e.kind for e in events) or "status")
+        if self._owed is not None:
+            owed, owed_first = self._owed
+            events, first, self._owed = [owed, *events], {**owed_first, **first}, None
         run = workflow.execute_local_activity if local else workflow.execute_activity
         await run(
             RECORD_ACTIVITY,
             RecordRequest(snapshot=self._snapshot(), events=events, tasks=tasks, **first),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RETRY,
-            summary=self._label + (", ".join(e.kind for e in events) or "status"),
+            summary=summary,
         )
         self.flushed = max(self.flushed, high)
 

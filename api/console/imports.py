@@ -20,10 +20,11 @@ from temporalio.service import RPCError
 
 from api import journeys
 from api.console.web import HERE, ConsoleUser, User, checked_form, render
-from api.deps import Policies, SettingsDep, TemporalClient
+from api.deps import Policies, SettingsDep, StoreDep, TemporalClient
 from api.policy_cache import PolicyCache
 from api.problems import Problem
 from api.schemas import InvoiceIn
+from db.store import Store
 from invoice_import import (
     COLUMNS,
     FileProblem,
@@ -78,20 +79,22 @@ async def example(user: ConsoleUser) -> FileResponse:
     return FileResponse(EXAMPLE, media_type="text/csv", filename="invoices.csv")
 
 
-def _starter(client: Client, task_queue: str, policies: PolicyCache, actor: str) -> Starter:
+def _starter(
+    client: Client, store: Store, task_queue: str, policies: PolicyCache, actor: str
+) -> Starter:
     async def start(invoice: InvoiceIn) -> tuple[Result, str]:
         policy = await policies.get(invoice.policy)
         if policy is None:
             return "bad", f"there is no policy {invoice.policy!r}"
         try:
-            created = await journeys.start_journey(
-                client, task_queue, invoice.to_invoice(), policy, actor
+            started = await journeys.start_journey(
+                client, store, task_queue, invoice.to_invoice(), policy, actor
             )
         except Problem as problem:
             return "bad", problem.detail
         except RPCError as err:
             return "bad", f"Temporal did not take it ({err.message}); import the file again"
-        return ("started" if created else "existing"), ""
+        return ("started" if started.created else "existing"), ""
 
     return start
 
@@ -101,6 +104,7 @@ async def upload(
     request: Request,
     user: ConsoleUser,
     client: TemporalClient,
+    store: StoreDep,
     policies: Policies,
     settings: SettingsDep,
 ) -> Response:
@@ -132,7 +136,7 @@ async def upload(
         user.actor.name,
         Progress(total=len(rows)),
     )
-    start = _starter(client, settings.task_queue, policies, user.actor.name)
+    start = _starter(client, store, settings.task_queue, policies, user.actor.name)
     job.task = asyncio.create_task(start_rows(rows, start, job.progress, concurrency=8))
     jobs[job.id] = job
     return RedirectResponse(f"/console/import/{job.id}", status_code=303)

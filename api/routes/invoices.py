@@ -35,6 +35,7 @@ from workflows.journey import workflow_id
 from workflows.models import (
     ActionResult,
     Invoice,
+    NextAction,
     Outcome,
     PlanView,
     Stage,
@@ -105,8 +106,11 @@ async def _known(store: Store, client: Client, invoice_id: str) -> InvoiceView:
     return started
 
 
-def _new_invoice_out(invoice: Invoice, policy: Policy, settings: Settings) -> InvoiceOut:
-    """What a journey looks like the moment it starts, before the worker has recorded it."""
+def _new_invoice_out(
+    invoice: Invoice, policy: Policy, settings: Settings, next_action: NextAction | None
+) -> InvoiceOut:
+    """What a journey looks like the moment it starts, as the API has just recorded it (or, for a
+    journey whose record is not there yet, as its start says)."""
     now = datetime.now(UTC)
     return InvoiceOut(
         invoice_id=invoice.invoice_id,
@@ -119,7 +123,7 @@ def _new_invoice_out(invoice: Invoice, policy: Policy, settings: Settings) -> In
         due_on=invoice.due_on,
         policy=policy.name,
         policy_version=policy.version,
-        next_action=None,
+        next_action=next_action,
         workflow_id=workflow_id(invoice.invoice_id),
         temporal_ui=journeys.ui_link(settings, invoice.invoice_id),
         created_at=now,
@@ -152,15 +156,15 @@ async def start_invoice(
     if policy is None:
         raise Problem(422, f"There is no policy {body.policy!r}; GET /v1/policies lists them.")
     invoice = body.to_invoice()
-    created = await journeys.start_journey(client, settings.task_queue, invoice, policy, actor.name)
-    # The journey writes its own row with its first activity: one writer, no second transaction
-    # on the start path, and a start whose answer was lost still ends with a row.
-    response.status_code = 201 if created else 200
-    if not created:
+    started = await journeys.start_journey(
+        client, store, settings.task_queue, invoice, policy, actor.name
+    )
+    response.status_code = 201 if started.created else 200
+    if not started.created:
         row = await run_in_threadpool(store.get_invoice, invoice.invoice_id)
         if row is not None:
             return invoice_out(row, settings=settings)
-    return _new_invoice_out(invoice, policy, settings)
+    return _new_invoice_out(invoice, policy, settings, started.next_action)
 
 
 @router.get("", response_model=InvoiceList)

@@ -21,6 +21,7 @@ from db.store.policies import PolicyStore
 from db.store.views import InvoiceView
 from workflows.models import (
     Invoice,
+    NextAction,
     PlanOutcome,
     PlanView,
     RecordRequest,
@@ -52,6 +53,7 @@ class InvoiceStore(PolicyStore):
         fingerprint: str,
         policy_name: str,
         policy_version: int,
+        next_action: NextAction | None = None,
     ) -> bool:
         now = self._clock()
         values = {
@@ -64,7 +66,7 @@ class InvoiceStore(PolicyStore):
             "currency": invoice.currency,
             "due_on": invoice.due_on,
             "customer_phone": invoice.customer.phone,
-            "next_action": None,
+            "next_action": next_action.model_dump(mode="json") if next_action else None,
             "policy_name": policy_name,
             "policy_version": policy_version,
             "fingerprint": fingerprint,
@@ -164,6 +166,25 @@ class InvoiceStore(PolicyStore):
         """
         with self._sessions.begin() as session:
             self._record_in(session, req)
+
+    def record_start(self, req: RecordRequest) -> None:
+        """A journey's start as its starter records it (`start_record`): the invoice's row with
+        the first snapshot, and the `journey_started` event, each only where absent. So a repeat,
+        or a start recorded after the journey itself has written, changes nothing. The row's
+        snapshot has no moment: whatever the journey writes later is newer."""
+        if req.invoice is None:
+            raise ValueError("a start record names its invoice")
+        with self._sessions.begin() as session:
+            self._ensure_invoice(
+                session,
+                req.invoice,
+                req.fingerprint or "",
+                req.policy_name or req.invoice.policy,
+                req.policy_version or 1,
+                req.snapshot.next_action,
+            )
+            for event in req.events:
+                _insert_event(session, event, req.snapshot.invoice_id, req.snapshot.customer_id)
 
     def _record_in(self, session: Session, req: RecordRequest) -> None:
         """`record`, in the caller's transaction."""

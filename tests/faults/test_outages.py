@@ -11,18 +11,22 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
+from api.app import create_app
 from db.session import make_engine, make_sessionmaker, migrate
 from db.store import Store
 from devserver import temporal_command, wait_for_port
 from fake_providers import FakeProviders
 from settings import Settings
+from tests.api.conftest import KEYS, end_journeys, invoice_body, new_id, system_settings
 from tests.faults.conftest import (
     Harness,
     assert_nothing_lost_or_doubled,
@@ -31,6 +35,8 @@ from tests.faults.conftest import (
     stop_process,
 )
 from tests.keys import TEST_CONVERTER
+from workflows.journey import workflow_id
+from workflows.policy import SHIPPED_POLICIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -174,3 +180,46 @@ async def test_the_temporal_server_killed_and_restarted_loses_and_doubles_nothin
     finally:
         await harness.end()
         server.stop()
+
+
+async def test_a_start_the_database_could_not_record_is_recorded_by_the_retry(
+    cluster: Cluster, dev_server_env: object, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    """PostgreSQL stops between the journey's start and its record: the POST answers 503 saying
+    the journey has started and to send it again; the retry, once the database is back, records
+    it and starts nothing more (no worker runs here: the record is the API's)."""
+    migrate(cluster.url)
+    client: Client = dev_server_env.client  # type: ignore[attr-defined]
+    store = Store(make_sessionmaker(make_engine(cluster.url)))
+    store.ensure_shipped_policies(SHIPPED_POLICIES)
+    task_queue = f"outage-{uuid.uuid4().hex[:8]}"
+    settings = system_settings(tmp_path, fake_providers, task_queue)
+    app = create_app(settings, temporal=client, store=store)
+    headers = {"Authorization": f"Bearer {KEYS['integration']}"}
+    first, second = new_id(), new_id()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dunwell") as api:
+            try:
+                body = invoice_body(first, policy="standard", due_in=86400)
+                answer = await api.post("/v1/invoices", json=body, headers=headers)
+                assert answer.status_code == 201, answer.text  # and the policy is cached
+                cluster.stop("immediate")
+                body = invoice_body(second, policy="standard", due_in=86400)
+                answer = await api.post("/v1/invoices", json=body, headers=headers)
+                assert answer.status_code == 503, answer.text
+                assert "has started" in answer.json()["detail"]
+                assert "Send the same request again" in answer.json()["detail"]
+                assert answer.headers["Retry-After"]
+                await client.get_workflow_handle(workflow_id(second)).describe()  # it did
+
+                cluster.start()
+                again = await api.post("/v1/invoices", json=body, headers=headers)
+                assert again.status_code == 200, again.text
+                row = store.get_invoice(second)
+                assert row is not None and row.next_action is not None
+                assert [e.kind for e in store.timeline(second)] == ["journey_started"]
+                runs = [e async for e in client.list_workflows(f'WorkflowId="invoice-{second}"')]
+                assert len(runs) == 1
+            finally:
+                await end_journeys(client, task_queue)

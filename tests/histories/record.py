@@ -398,6 +398,23 @@ async def _plan_paid_while_its_message_retries(journeys: Journeys) -> WorkflowHa
     return handle
 
 
+async def _started_by_the_api(journeys: Journeys) -> WorkflowHandle[Any, Any]:
+    """Started as the API starts it (`start_recorded`: the API has recorded the start): nothing
+    written in the first task; the first record, at the dispute, carries the start again. The
+    dispute is rejected, then the invoice is paid in full."""
+    fakes = journeys.fakes
+    handle = await journeys.start("api", due_in=timedelta(days=5), start_recorded=True)
+    await journeys.until(lambda: len(fakes.sent) >= 1)
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    await journeys.sleep(timedelta(days=2))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-API"))
+    await handle.result()
+    return handle
+
+
 async def _every_run(client: Any, workflow_id: str, name: str) -> dict[str, Any]:
     """Each run of a workflow that continued as new, oldest first (`<name>_run<N>`)."""
     runs = await every_run(client, workflow_id)
@@ -423,6 +440,7 @@ SCENARIOS = {
     "plan_paid_while_its_message_retries": _plan_paid_while_its_message_retries,
     "cancelled_plan_then_adjusted": _cancelled_plan_then_adjusted,
     "dropped_then_agreed_again": _dropped_then_agreed_again,
+    "started_by_the_api": _started_by_the_api,
 }
 CONTINUED_AS_NEW = {"plan_continued_as_new", "plan_paid_while_continuing"}
 """Scenarios whose workflow continues as new: stored run by run."""

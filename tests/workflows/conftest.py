@@ -169,8 +169,10 @@ class Journeys:
         customer: dict[str, Any] | None = None,
         history_budget: int | None = None,
         signal: tuple[str, Any] | None = None,
+        start_recorded: bool = False,
     ) -> WorkflowHandle[InvoiceJourney, Any]:
-        """Start a journey; `signal` (name, argument) comes with the start, in its first task."""
+        """Start a journey; `signal` (name, argument) comes with the start, in its first task.
+        `start_recorded`: as the API starts it, having recorded the start itself."""
         now = await self.env.get_current_time()
         due_at = now + due_in
         invoice_id = f"{self.task_queue}-{invoice_id}"  # unique in the shared environment
@@ -201,6 +203,7 @@ class Journeys:
                 invoice=invoice,
                 policy=policy,
                 actor="test",
+                start_recorded=start_recorded,
                 **({"history_budget": history_budget} if history_budget else {}),
             ),
             id=workflow_id(invoice_id),

@@ -5,6 +5,7 @@ new. Each of these failed (or lost something) before the engine issue closed it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -46,6 +47,7 @@ from tests.workflows.conftest import (
     within_seconds,
 )
 from workflows.journey import RECORD_ACTIVITY, InvoiceJourney
+from workflows.journey.start import start_record
 from workflows.models import (
     AgreeArrangement,
     CancelArrangement,
@@ -53,6 +55,7 @@ from workflows.models import (
     ContactChanged,
     DisputeOutcome,
     EndPlan,
+    JourneyInput,
     MessageBounced,
     MessageRequest,
     OpenDispute,
@@ -566,6 +569,57 @@ async def test_a_signal_in_the_first_task_sends_the_first_record_as_an_activity(
     assert sorted(e.kind for e in fakes.records[0].events) == ["journey_started", "payment"]
     assert fakes.kinds().count("journey_started") == 1 and fakes.kinds().count("payment") == 1
     assert fakes.sent[0].outstanding == Decimal("1050.00")
+
+
+async def test_the_apis_start_record_is_the_one_the_journey_writes_itself(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """The API records a journey's start as the journey would (`start_record`): the same row,
+    first snapshot (the first step's time: the debtor's office hours, holidays, the spread) and
+    `journey_started` event. Compared with what a journey started without the API wrote."""
+    handle = await journeys.start(due_in=timedelta(days=5, hours=3))
+    await journeys.until(lambda: len(fakes.records) == 1)
+    own = fakes.records[0]
+    [started] = await journeys.env.client.data_converter.decode(
+        (await handle.fetch_history())
+        .events[0]
+        .workflow_execution_started_event_attributes.input.payloads,
+        [JourneyInput],
+    )
+
+    made = start_record(started, own.events[0].at)
+    assert own.snapshot.next_action is not None
+    assert made.model_dump() == own.model_dump()
+
+
+async def test_a_journey_the_api_recorded_writes_nothing_in_its_first_task(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """Started as the API starts it (its start recorded already), the first task only publishes
+    the next step and sleeps; the journey's first record, an activity, carries the start again
+    (stored only where absent, in case the API stopped before recording it), once."""
+    handle = await journeys.start(due_in=timedelta(days=5), start_recorded=True)
+    await journeys.until(lambda: len(fakes.sent) == 1)
+
+    history = await handle.fetch_history()
+    first_task = list(
+        itertools.takewhile(lambda e: not e.timer_started_event_attributes.timer_id, history.events)
+    )
+    markers = [e.marker_recorded_event_attributes.marker_name for e in first_task]
+    assert "core_local_activity" not in markers and "core_patch" in markers  # spread's patch
+    assert not any(e.activity_task_scheduled_event_attributes.activity_id for e in first_task)
+    carried = fakes.sent[
+        0
+    ].request.start  # a message needs the row: it carries the start, unwritten
+    assert carried is not None and [e.key for e in carried.events] == [f"{handle.id}:started"]
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    assert fakes.records[0].invoice is not None
+    assert [(e.kind, e.key) for e in fakes.events][:1] == [
+        ("journey_started", f"{handle.id}:started")
+    ]
+    assert fakes.kinds().count("journey_started") == 1
+    assert "dispute_opened" in fakes.kinds()
+    assert all(r.invoice is None for r in fakes.records[1:])
 
 
 # ---- continue-as-new ---------------------------------------------------------------------------

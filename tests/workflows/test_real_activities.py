@@ -160,3 +160,22 @@ async def test_a_second_dispute_gets_its_own_review_message(real: Real) -> None:
 
     # Each decision is told once, on the debtor's channel; the second is not taken for a repeat.
     assert [(channel, status) for _, channel, status in reviews()] == [("email", "sent")] * 2
+
+
+async def test_a_journey_whose_start_record_was_lost_records_it_with_its_first_message(
+    real: Real,
+) -> None:
+    """Started as the API starts it, but the API stopped before recording the start: the first
+    message stores the invoice's row and `journey_started` before it is sent (each message
+    needs the row), so nothing waits on a row that never comes and the timeline is whole."""
+    handle = await real.journeys.start(due_in=timedelta(days=5), start_recorded=True)
+    invoice_id = invoice_of(handle.id)
+    assert real.store.get_invoice(invoice_id) is None
+    await real.journeys.until(lambda: len(real.sent(invoice_id)) == 1, step=timedelta(hours=2))
+
+    assert real.sent(invoice_id) == [("before_due", "email", "sent")]
+    row = real.store.get_invoice(invoice_id)
+    assert row is not None and row.policy_name == "standard"
+    assert real.kinds(invoice_id)[:2] == ["journey_started", "message"]
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    assert real.kinds(invoice_id).count("journey_started") == 1

@@ -101,8 +101,10 @@ class Messages(JourneyBase):
         ordered = reachable_channels(s.customer, channels or ALL_CHANNELS, s.unreachable)
         if not ordered:
             return await self._fall_back(key, template, tone, extra, channels, first_that_works)
+        snapshot = self._snapshot()
         request = MessageRequest(
             key_prefix=f"{workflow.info().workflow_id}:{key}",
+            start=self._recorder.carried_start(snapshot),
             invoice=self._invoice.model_copy(update={"customer": s.customer}),
             outstanding=s.outstanding,
             template=template,
@@ -112,7 +114,7 @@ class Messages(JourneyBase):
             unreachable=sorted(s.unreachable),
             next_step=self._ladder.next_step_note(s),
             extra=extra,
-            snapshot=self._snapshot(),
+            snapshot=snapshot,
             at=workflow.now(),
         )
         open_ = s.outcome is None

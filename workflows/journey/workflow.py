@@ -23,15 +23,13 @@ from workflows.journey.ladder import Ladder
 from workflows.journey.messages import Messages
 from workflows.journey.plans import PATCH_HOLD_WHILE_STARTING, PlanSupervisor
 from workflows.journey.reporting import Reporting
+from workflows.journey.start import STARTED_KEY, first_state, started_detail
 from workflows.journey.state import (
     CALL,
     PAUSE,
     PLAN,
     REPLY,
     JourneyState,
-)
-from workflows.journey.state import (
-    Ladder as LadderPosition,
 )
 from workflows.journey.steps import Steps
 from workflows.models import (
@@ -61,11 +59,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         if input.state is not None:
             self._s = JourneyState.model_validate(input.state)
         else:
-            self._s = JourneyState(
-                customer=input.invoice.customer,
-                outstanding=input.invoice.amount,
-                ladder=LadderPosition(spread=self._spread()),
-            )
+            self._s = first_state(input.invoice, input.policy, spread=self._spread())
         self._recorder = Recorder(self._snapshot, emitted=self._s.emitted)
         self._published = Published(
             self._stage().value if input.state else "scheduled", float(self._s.outstanding)
@@ -74,14 +68,12 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             self._plan_input, self._plan_finished, self._is_open, self._s.plan_number
         )
         self._dirty = False
-        self._first_flush_done = input.state is not None
+        self._first_flush_done = input.state is not None or input.start_recorded
 
-    def _spread(self) -> timedelta:
+    def _spread(self) -> bool:
         window = self._policy.send_window
-        if window is not None and window.spread and workflow.patched(PATCH_SPREAD):
-            # Journeys started before the spread existed keep their exact step times.
-            return schedule.spread_offset(self._invoice.invoice_id, window.spread)
-        return timedelta(0)
+        # Journeys started before the spread existed keep their exact step times.
+        return bool(window is not None and window.spread and workflow.patched(PATCH_SPREAD))
 
     # ---- the journey ---------------------------------------------------------------------------
 
@@ -113,20 +105,20 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         return self.status()
 
     async def _begin(self, input: JourneyInput) -> None:
-        started = {
-            "policy": self._policy.name,
-            "policy_version": self._policy.version,
-            "amount": str(self._invoice.amount),
-            "currency": self._invoice.currency,
-            "due_on": self._invoice.due_on.isoformat(),
-        }
-        if workflow.patched(PATCH_START_LOCALLY):
+        started = started_detail(self._invoice, self._policy)
+        if input.start_recorded:
+            # Recorded by the API already (see workflows.recording): nothing to write now.
+            self._recorder.owe(
+                STARTED_KEY, "journey_started", input.actor, self._first_fields(), **started
+            )
+        elif workflow.patched(PATCH_START_LOCALLY):
             # Its own key, in the first workflow task (see workflows.recording).
-            self._recorder.emit_named("started", "journey_started", input.actor, **started)
+            self._recorder.emit_named(STARTED_KEY, "journey_started", input.actor, **started)
             self._dirty = True
+            await self._flush(first=True)
         else:
             self._emit("journey_started", input.actor, **started)
-        await self._flush(first=True)
+            await self._flush(first=True)
         customer = self._s.customer
         if customer.kind == "key":
             self._hold(CALL)

@@ -78,6 +78,10 @@ class MessageRequest(BaseModel):
     extra: dict[str, str] = Field(default_factory=dict)
     snapshot: Snapshot
     at: datetime
+    start: RecordRequest | None = None
+    """The journey's start, carried while the journey has written no record of its own: its
+    starter (the API) records it, and a message of a journey whose start record was lost (the API
+    stopped in between) stores it first, where absent (`Store.record_start`)."""
 
 
 class ChannelOutcome(BaseModel):

@@ -68,6 +68,11 @@ class JourneyInput(BaseModel):
     actor: str = "system"
     fingerprint: str = ""
     """Hash of the request that started the journey: the same invoice posted again matches it."""
+    start_recorded: bool = False
+    """Its starter (the API) records the start itself: the invoice's row, the first snapshot and
+    `journey_started`, written before it answers. The journey then writes nothing in its first
+    workflow task; its first record carries the start again, written only where absent, in case
+    the starter stopped between starting the journey and recording it."""
     history_budget: int = 2000
     """Continue as new before a run's history reaches this many events (or when Temporal asks)."""
     state: dict[str, Any] | None = None
