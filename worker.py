@@ -67,7 +67,8 @@ def build_workers(
         workflow_runner=workflow_runner(),
         activity_executor=executor,
         max_concurrent_activities=slots,
-        # A journey's first record is a local activity (workflows.recording): a few at a time.
+        # The first record of a journey not started through the API is a local activity
+        # (workflows.recording): a few at a time.
         max_concurrent_local_activities=max(1, slots // 4),
         max_cached_workflows=settings.worker_cached_journeys,
     )

@@ -21,7 +21,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import Problem
+from api import start_records
+from api.problems import Problem, database_unavailable
 from db.store import InvoiceView, Store
 from settings import Settings
 from workflows.journey import (
@@ -92,13 +93,15 @@ async def _record_start(
     store: Store, start: JourneyInput, at: datetime, record: RecordRequest | None = None
 ) -> None:
     try:
-        await run_in_threadpool(store.record_start, record or start_record(start, at))
+        await start_records.record_start(store, record or start_record(start, at))
     except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
         raise Problem(
             503,
             f"The journey for invoice {start.invoice.invoice_id} has started, but the database "
-            "did not answer, so it is not recorded yet. Send the same request again: it records "
-            "the journey and does not start a second one.",
+            "did not answer, so it is not recorded yet. Send it again (the same request, or the "
+            "same import): it is recorded then, and no second journey is started.",
         ) from exc
 
 

@@ -139,10 +139,15 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
+def database_unavailable(exc: SQLAlchemyError) -> bool:
+    """An error that trying again can cure: the database is down, busy or unreachable."""
+    # A lost or refused connection is an OperationalError whatever the driver says: retryable.
+    return is_retryable_db_error(exc) or isinstance(exc, OperationalError | InterfaceError)
+
+
 async def _on_database(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SQLAlchemyError)
-    # A lost or refused connection is an OperationalError whatever the driver says: retryable.
-    if is_retryable_db_error(exc) or isinstance(exc, OperationalError | InterfaceError):
+    if database_unavailable(exc):
         log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
         return _unavailable("The database is not answering; nothing was changed. Try again.")
     log.error("database error on %s", request.url.path, exc_info=exc)

@@ -18,8 +18,8 @@ RECORD_ACTIVITY = "record_journey"
 DELIVER_ACTIVITY = "deliver_message"
 
 # Retry for as long as it takes: an outage or a bad template must delay the journey (visibly, in
-# the UI's pending activity, or for a journey's first record, a local activity, in its workflow
-# task's failures and backoff timers), never fail it and so lose it.
+# the UI's pending activity, or for the first record of a journey started without the API, a local
+# activity, in its workflow task's failures and backoff timers), never fail it and so lose it.
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=5),

@@ -6,7 +6,8 @@ activity per `flush`, with the snapshot of the moment, so the read model never l
 more than one activity. Event keys (`{workflow id}:{n}`) are unique per workflow, so a retried
 activity never records twice.
 
-The journey's very first record (its `journey_started` event, the invoice's row, the first
+A journey started through the API has its start recorded by the API (below). The very first
+record of one started otherwise (its `journey_started` event, the invoice's row, the first
 snapshot) runs as a local activity: inside the first workflow task, on the same worker, one marker
 in the history instead of an activity and a second workflow task. A local activity writes before
 its workflow task is committed, and a task that fails is run again with whatever signals came in
@@ -16,9 +17,9 @@ event, and the snapshot of a rerun is newer and replaces it. Every other record 
 scheduled by a committed task, so what it writes is what the history says.
 
 A journey started through the API (`JourneyInput.start_recorded`) writes nothing at its start: the
-API recorded it before answering. Until its first record, an activity, which carries the start
-again (`owe`), each message carries it too (`carried_start`: a message needs the invoice's row);
-the store writes it only where absent, so a start the API failed to record is never lost.
+API recorded it before answering. It still carries the start (`owe`) in whichever activity comes
+first: its first record, or its first message (`carried_start`: a message needs the invoice's
+row). The store writes it only where absent, so a start the API failed to record is never lost.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ class Recorder:
             return None
         event, first = self._owed
         return RecordRequest(snapshot=snapshot, events=[event], **first)
+
+    def start_written(self) -> None:
+        """An activity that carried the start (`carried_start`) has run: nothing is owed."""
+        self._owed = None
+
+    @property
+    def owes_start(self) -> bool:
+        return self._owed is not None
 
     def task(self, kind: str, title: str, **detail: str) -> int:
         """An agent task, and the timeline event that says it was created."""

@@ -95,8 +95,9 @@ def _plan_out(plan: PlanView) -> PlanOut:
 
 
 async def _known(store: Store, client: Client, invoice_id: str) -> InvoiceView:
-    """The invoice's row; a journey Temporal has but the worker has not recorded yet is read
-    from its start event, so an accepted journey is readable at once, even under a burst."""
+    """The invoice's row (the API records each start before answering); a journey Temporal has
+    but the read model lacks (started by another client and not yet recorded by its worker, or
+    its start record lost) is read from its start event: never a 404 for a journey that exists."""
     row = await run_in_threadpool(store.get_invoice, invoice_id)
     if row is not None:
         return row

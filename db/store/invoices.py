@@ -172,19 +172,24 @@ class InvoiceStore(PolicyStore):
         the first snapshot, and the `journey_started` event, each only where absent. So a repeat,
         or a start recorded after the journey itself has written, changes nothing. The row's
         snapshot has no moment: whatever the journey writes later is newer."""
-        if req.invoice is None:
-            raise ValueError("a start record names its invoice")
+        self.record_starts([req])
+
+    def record_starts(self, requests: Sequence[RecordRequest]) -> None:
+        """`record_start` for each, in one transaction."""
         with self._sessions.begin() as session:
-            self._ensure_invoice(
-                session,
-                req.invoice,
-                req.fingerprint or "",
-                req.policy_name or req.invoice.policy,
-                req.policy_version or 1,
-                req.snapshot.next_action,
-            )
-            for event in req.events:
-                _insert_event(session, event, req.snapshot.invoice_id, req.snapshot.customer_id)
+            for req in requests:
+                if req.invoice is None:
+                    raise ValueError("a start record names its invoice")
+                self._ensure_invoice(
+                    session,
+                    req.invoice,
+                    req.fingerprint or "",
+                    req.policy_name or req.invoice.policy,
+                    req.policy_version or 1,
+                    req.snapshot.next_action,
+                )
+                for event in req.events:
+                    _insert_event(session, event, req.snapshot.invoice_id, req.snapshot.customer_id)
 
     def _record_in(self, session: Session, req: RecordRequest) -> None:
         """`record`, in the caller's transaction."""

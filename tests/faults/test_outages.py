@@ -209,7 +209,7 @@ async def test_a_start_the_database_could_not_record_is_recorded_by_the_retry(
                 answer = await api.post("/v1/invoices", json=body, headers=headers)
                 assert answer.status_code == 503, answer.text
                 assert "has started" in answer.json()["detail"]
-                assert "Send the same request again" in answer.json()["detail"]
+                assert "Send it again (the same request" in answer.json()["detail"]
                 assert answer.headers["Retry-After"]
                 await client.get_workflow_handle(workflow_id(second)).describe()  # it did
 

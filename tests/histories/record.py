@@ -400,8 +400,8 @@ async def _plan_paid_while_its_message_retries(journeys: Journeys) -> WorkflowHa
 
 async def _started_by_the_api(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     """Started as the API starts it (`start_recorded`: the API has recorded the start): nothing
-    written in the first task; the first record, at the dispute, carries the start again. The
-    dispute is rejected, then the invoice is paid in full."""
+    written in the first task; the first message carries the start again. A dispute, rejected,
+    then the invoice is paid in full."""
     fakes = journeys.fakes
     handle = await journeys.start("api", due_in=timedelta(days=5), start_recorded=True)
     await journeys.until(lambda: len(fakes.sent) >= 1)
@@ -410,6 +410,7 @@ async def _started_by_the_api(journeys: Journeys) -> WorkflowHandle[Any, Any]:
     await handle.execute_update(
         InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
     )
+    await journeys.until(lambda: len(fakes.sent) >= 2)  # not while a message is under way
     await handle.signal(InvoiceJourney.payment_received, pay("1250.00", "BANK-API"))
     await handle.result()
     return handle

@@ -596,10 +596,11 @@ async def test_a_journey_the_api_recorded_writes_nothing_in_its_first_task(
     journeys: Journeys, fakes: FakeActivities
 ) -> None:
     """Started as the API starts it (its start recorded already), the first task only publishes
-    the next step and sleeps; the journey's first record, an activity, carries the start again
-    (stored only where absent, in case the API stopped before recording it), once."""
+    the next step and sleeps. Its first activity, here the first message (which needs the
+    invoice's row), carries the start again, to be stored where absent in case the API stopped
+    before recording it; after that, nothing carries it."""
     handle = await journeys.start(due_in=timedelta(days=5), start_recorded=True)
-    await journeys.until(lambda: len(fakes.sent) == 1)
+    await journeys.until(lambda: len(fakes.sent) == 2)
 
     history = await handle.fetch_history()
     first_task = list(
@@ -608,18 +609,65 @@ async def test_a_journey_the_api_recorded_writes_nothing_in_its_first_task(
     markers = [e.marker_recorded_event_attributes.marker_name for e in first_task]
     assert "core_local_activity" not in markers and "core_patch" in markers  # spread's patch
     assert not any(e.activity_task_scheduled_event_attributes.activity_id for e in first_task)
-    carried = fakes.sent[
-        0
-    ].request.start  # a message needs the row: it carries the start, unwritten
-    assert carried is not None and [e.key for e in carried.events] == [f"{handle.id}:started"]
+    first, second = (sent.request.start for sent in fakes.sent)
+    assert first is not None and [e.key for e in first.events] == [f"{handle.id}:started"]
+    assert first.invoice is not None and second is None
     await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    assert [r.invoice for r in fakes.records] == [None]
+    assert fakes.kinds() == ["dispute_opened"]
+
+
+async def test_a_journey_the_api_recorded_carries_its_start_in_its_first_record(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """A record before any message (a dispute at once) carries the start; the messages after it
+    carry nothing."""
+    handle = await journeys.start(due_in=timedelta(days=5), start_recorded=True)
+    await handle.execute_update(InvoiceJourney.open_dispute, OpenDispute(reason="damaged"))
+    await handle.execute_update(
+        InvoiceJourney.resolve_dispute, ResolveDispute(outcome=DisputeOutcome.rejected)
+    )
+    await journeys.until(lambda: len(fakes.sent) == 1)
+
     assert fakes.records[0].invoice is not None
-    assert [(e.kind, e.key) for e in fakes.events][:1] == [
-        ("journey_started", f"{handle.id}:started")
+    assert [(e.kind, e.key) for e in fakes.records[0].events] == [
+        ("journey_started", f"{handle.id}:started"),
+        ("dispute_opened", f"{handle.id}:1"),
     ]
-    assert fakes.kinds().count("journey_started") == 1
-    assert "dispute_opened" in fakes.kinds()
     assert all(r.invoice is None for r in fakes.records[1:])
+    assert fakes.kinds().count("journey_started") == 1
+    assert fakes.sent[0].request.start is None
+
+
+async def test_a_late_start_the_api_recorded_carries_it_with_the_steps_it_skipped(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """Posted 12 days after its due date: the first task has something of its own to record (the
+    steps it skipped), and that record carries the start, before the one catch-up message."""
+    handle = await journeys.start(due_in=timedelta(days=-12), start_recorded=True)
+    await journeys.until(lambda: len(fakes.sent) == 1)
+
+    first = fakes.records[0]
+    assert first.invoice is not None
+    assert [(e.kind, e.key) for e in first.events][:2] == [
+        ("journey_started", f"{handle.id}:started"),
+        ("steps_skipped", f"{handle.id}:1"),
+    ]
+    assert fakes.sent[0].request.start is None
+    assert fakes.kinds().count("journey_started") == 1
+
+
+async def test_a_journey_owing_its_start_does_not_continue_as_new_before_it_is_written(
+    journeys: Journeys, fakes: FakeActivities
+) -> None:
+    """A history budget the first step already passes: the journey continues as new only after
+    an activity carried its start, or a start the API failed to record would never be written."""
+    handle = await journeys.start(due_in=timedelta(days=5), start_recorded=True, history_budget=9)
+    await journeys.until(lambda: len(fakes.sent) == 2)
+
+    assert len(await run_lengths(journeys.env.client, handle.id)) >= 2
+    carried = fakes.sent[0].request.start
+    assert carried is not None and [e.key for e in carried.events] == [f"{handle.id}:started"]
 
 
 # ---- continue-as-new ---------------------------------------------------------------------------

@@ -36,6 +36,8 @@ def test_there_are_histories_to_replay() -> None:
         "reached_nobody_v8",  # fall-back-to-another-channel's branch before it
         "paid_during_the_last_record_v8",  # record-the-last-events's branch before it
         "standard_ladder_v9",  # the first record in the first task (its patch's new branch)
+        "started_by_the_api_v13",  # the-api-records-the-start's branch before it
+        "started_by_the_api_v13new",  # and its new branch
     }
 
 

@@ -1,6 +1,7 @@
 """The collection journey, one workflow per invoice (`workflow.InvoiceJourney`), in rooms:
 
-- `workflow`: `run()` and the plan callbacks; `start`: id, summary, first search attributes
+- `workflow`: `run()` and the plan callbacks; `start`: id, summary, first search attributes,
+  first state and the start record (which the API writes)
 - `state`: the state as plain models with pure transitions; `ladder`: step times and catch-up;
   `holds`: hold deadlines; `validators`: why a command is refused
 - `steps` (a new step action goes here), `messages`, `facts` (signals), `commands` (updates),

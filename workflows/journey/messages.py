@@ -126,6 +126,8 @@ class Messages(JourneyBase):
         if result is None:
             self._emit("message_withdrawn", "system", template=template, reason=self._stage().value)
             return False
+        if request.start is not None:
+            self._recorder.start_written()  # each of its activities writes it first
         for outcome in result.outcomes:
             if outcome.permanent:
                 s.unreachable.add(outcome.channel)

@@ -46,6 +46,9 @@ from workflows.policy import Tone
 from workflows.recording import PATCH_START_LOCALLY, Published, Recorder
 
 PATCH_SPREAD = "spread-sends-over-the-window"
+PATCH_API_RECORDS_START = "the-api-records-the-start"
+"""Before it, a journey recorded its own start even when started with `start_recorded` (an old
+worker ignores the field): a new worker replaying such a history must do the same."""
 PATCH_LAST_EVENTS = "record-the-last-events"
 """Before it, what a signal told the journey while its final record was written was lost."""
 
@@ -68,7 +71,12 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             self._plan_input, self._plan_finished, self._is_open, self._s.plan_number
         )
         self._dirty = False
-        self._first_flush_done = input.state is not None or input.start_recorded
+        self._start_recorded = (
+            input.state is None
+            and input.start_recorded
+            and workflow.patched(PATCH_API_RECORDS_START)
+        )
+        self._first_flush_done = input.state is not None or self._start_recorded
 
     def _spread(self) -> bool:
         window = self._policy.send_window
@@ -106,7 +114,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
 
     async def _begin(self, input: JourneyInput) -> None:
         started = started_detail(self._invoice, self._policy)
-        if input.start_recorded:
+        if self._start_recorded:
             # Recorded by the API already (see workflows.recording): nothing to write now.
             self._recorder.owe(
                 STARTED_KEY, "journey_started", input.actor, self._first_fields(), **started
@@ -160,7 +168,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         long = history_too_long(self._input.history_budget)
         if not long or not self._plans.idle or not workflow.all_handlers_finished():
             return
-        if self._recorder.pending or self._dirty:
+        if self._recorder.pending or self._dirty or self._recorder.owes_start:
             return
         # No plan runs now: the next run numbers its plans after every number given so far.
         self._s.emitted, self._s.plan_number = self._recorder.emitted, self._plans.given

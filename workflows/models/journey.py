@@ -70,9 +70,10 @@ class JourneyInput(BaseModel):
     """Hash of the request that started the journey: the same invoice posted again matches it."""
     start_recorded: bool = False
     """Its starter (the API) records the start itself: the invoice's row, the first snapshot and
-    `journey_started`, written before it answers. The journey then writes nothing in its first
-    workflow task; its first record carries the start again, written only where absent, in case
-    the starter stopped between starting the journey and recording it."""
+    `journey_started`, written before it answers. The journey then writes no record of its start
+    (its first task writes only what it has to say itself: a key customer's call task, a late
+    start's skipped steps); its first activity carries the start again, written only where
+    absent, in case the starter stopped between starting the journey and recording it."""
     history_budget: int = 2000
     """Continue as new before a run's history reaches this many events (or when Temporal asks)."""
     state: dict[str, Any] | None = None
