@@ -68,7 +68,7 @@ async def start_journey(
     client: Client, store: Store, task_queue: str, invoice: Invoice, policy: Policy, actor: str
 ) -> Started:
     """Start the journey and record its start in the read model, so that it is readable at once
-    and its worker has nothing to write until its first step (`JourneyInput.start_recorded`).
+    and its worker writes no record of the start (`JourneyInput.start_recorded`).
 
     The same invoice again starts nothing; its start is recorded if it is not yet (a start whose
     record was lost, when the API stopped or the database failed in between)."""

@@ -62,7 +62,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         if input.state is not None:
             self._s = JourneyState.model_validate(input.state)
         else:
-            self._s = first_state(input.invoice, input.policy, spread=self._spread())
+            self._s = first_state(input.invoice, input.policy, spread=self._uses_spread())
         self._recorder = Recorder(self._snapshot, emitted=self._s.emitted)
         self._published = Published(
             self._stage().value if input.state else "scheduled", float(self._s.outstanding)
@@ -78,7 +78,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         )
         self._first_flush_done = input.state is not None or self._start_recorded
 
-    def _spread(self) -> bool:
+    def _uses_spread(self) -> bool:
         window = self._policy.send_window
         # Journeys started before the spread existed keep their exact step times.
         return bool(window is not None and window.spread and workflow.patched(PATCH_SPREAD))
@@ -119,13 +119,13 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
             self._recorder.owe(
                 STARTED_KEY, "journey_started", input.actor, self._first_fields(), **started
             )
-        elif workflow.patched(PATCH_START_LOCALLY):
-            # Its own key, in the first workflow task (see workflows.recording).
-            self._recorder.emit_named(STARTED_KEY, "journey_started", input.actor, **started)
-            self._dirty = True
-            await self._flush(first=True)
         else:
-            self._emit("journey_started", input.actor, **started)
+            if workflow.patched(PATCH_START_LOCALLY):
+                # Its own key, in the first workflow task (see workflows.recording).
+                self._recorder.emit_named(STARTED_KEY, "journey_started", input.actor, **started)
+                self._dirty = True
+            else:
+                self._emit("journey_started", input.actor, **started)
             await self._flush(first=True)
         customer = self._s.customer
         if customer.kind == "key":
