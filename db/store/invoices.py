@@ -180,33 +180,35 @@ class InvoiceStore(PolicyStore):
             for req in requests:
                 if req.invoice is None:
                     raise ValueError("a start record names its invoice")
-                self._ensure_invoice(
-                    session,
-                    req.invoice,
-                    req.fingerprint or "",
-                    req.policy_name or req.invoice.policy,
-                    req.policy_version or 1,
-                    req.snapshot.next_action,
-                )
+                self._ensure_row_of(session, req, req.snapshot.next_action)
                 for event in req.events:
                     _insert_event(session, event, req.snapshot.invoice_id, req.snapshot.customer_id)
+
+    def _ensure_row_of(
+        self, session: Session, req: RecordRequest, next_action: NextAction | None = None
+    ) -> None:
+        """The row of the invoice `req` carries, created where absent."""
+        invoice = req.invoice
+        assert invoice is not None
+        if invoice.invoice_id != req.snapshot.invoice_id:
+            raise ValueError(
+                f"invoice {invoice.invoice_id} recorded with the snapshot of "
+                f"{req.snapshot.invoice_id}"
+            )
+        self._ensure_invoice(
+            session,
+            invoice,
+            req.fingerprint or "",
+            req.policy_name or invoice.policy,
+            req.policy_version or 1,
+            next_action,
+        )
 
     def _record_in(self, session: Session, req: RecordRequest) -> None:
         """`record`, in the caller's transaction."""
         snapshot = req.snapshot
         if req.invoice is not None:
-            if req.invoice.invoice_id != snapshot.invoice_id:
-                raise ValueError(
-                    f"invoice {req.invoice.invoice_id} recorded with the snapshot of "
-                    f"{snapshot.invoice_id}"
-                )
-            self._ensure_invoice(
-                session,
-                req.invoice,
-                req.fingerprint or "",
-                req.policy_name or req.invoice.policy,
-                req.policy_version or 1,
-            )
+            self._ensure_row_of(session, req)
         for event in req.events:
             _insert_event(session, event, snapshot.invoice_id, snapshot.customer_id)
         as_of = max((event.at for event in req.events), default=None)
