@@ -82,16 +82,17 @@ class Recorder:
         self._append(name, kind, actor, detail)
 
     def _append(self, name: str, kind: str, actor: str, detail: dict[str, object]) -> None:
+        self.pending.append(self._event(name, kind, actor, detail))
+
+    def _event(self, name: str, kind: str, actor: str, detail: dict[str, object]) -> TimelineEvent:
         if not self._keep_none:
             detail = {k: v for k, v in detail.items() if v is not None}
-        self.pending.append(
-            TimelineEvent(
-                key=f"{workflow.info().workflow_id}:{name}",
-                at=workflow.now(),
-                kind=kind,
-                actor=actor,
-                detail={**self._base, **detail},
-            )
+        return TimelineEvent(
+            key=f"{workflow.info().workflow_id}:{name}",
+            at=workflow.now(),
+            kind=kind,
+            actor=actor,
+            detail={**self._base, **detail},
         )
 
     def owe(
@@ -99,8 +100,7 @@ class Recorder:
     ) -> None:
         """A named event and the start fields that the first record carries, to be written only
         where absent: what the journey's starter has recorded already, unless it stopped first."""
-        self._append(name, kind, actor, detail)
-        self._owed = (self.pending.pop(), first)
+        self._owed = (self._event(name, kind, actor, detail), first)
 
     def carried_start(self, snapshot: Snapshot) -> RecordRequest | None:
         """The start still owed (see `owe`), for an activity that needs the invoice's row."""

@@ -65,9 +65,8 @@ class PlanSupervisor:
         continue-as-new, first the highest number an earlier run gave."""
         self.given = number
         """The highest number given to a plan, started or not (see `PATCH_NUMBERS_NEVER_REUSED`)."""
-        self.requests: list[AgreeArrangement] = []
-        self._numbers: list[int] = []
-        """The number each request was given, in the same order."""
+        self.requests: list[tuple[int, AgreeArrangement]] = []
+        """The plans agreed and not started yet, each with the number it was given."""
         self.handle: workflow.ChildWorkflowHandle[Any, PlanResult] | None = None
         self._starting = False
         self._outbox: list[tuple[str, Any]] = []
@@ -93,8 +92,7 @@ class PlanSupervisor:
         self.given = max(self.given, number)
         if self.handle is not None or self._starting:
             self.end(PlanOutcome.superseded, f"replaced by plan {number}", actor)
-        self.requests.append(cmd)
-        self._numbers.append(number)
+        self.requests.append((number, cmd))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
         return number
@@ -102,7 +100,6 @@ class PlanSupervisor:
     def cancel(self, reason: str, actor: str) -> None:
         self.end(PlanOutcome.cancelled, reason, actor)
         self.requests.clear()
-        self._numbers.clear()
         self._forget_unstarted()
 
     def abandon(self, reason: str, actor: str) -> list[int] | None:
@@ -114,9 +111,8 @@ class PlanSupervisor:
         if waiting and workflow.patched(PATCH_ADJUSTED_ENDS_EVERY_PLAN):
             if self._ending and not self.requests:
                 return None  # the plan starting was already ended: no new one to agree
-            dropped = list(self._numbers)
+            dropped = [number for number, _ in self.requests]
             self.requests.clear()
-            self._numbers.clear()
         elif self.handle is None:
             return None
         elif self._ending and workflow.patched(PATCH_ENDING_NEEDS_NO_SUCCESSOR):
@@ -163,8 +159,7 @@ class PlanSupervisor:
 
     async def _run(self) -> None:
         while self.requests and self._keep_going():
-            request = self.requests.pop(0)
-            self.number = self._numbers.pop(0)
+            self.number, request = self.requests.pop(0)
             plan_input = self._plan_input(request, self.number)
             journey_id = workflow.info().workflow_id
             if not workflow.patched(PATCH_FORWARD_WHILE_STARTING):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from workflows.journey.base import JourneyBase
+from workflows.journey.start import first_fields
 from workflows.models import ActionResult, NextAction, Outcome, PlanOutcome, Snapshot, Stage
 
 PATCH_UPDATE_RECORDS = "update-records-its-own-event"
@@ -25,20 +26,11 @@ class Reporting(JourneyBase):
     async def _flush(self, first: bool = False) -> None:
         """Write pending timeline events and tasks to the read model in one activity."""
         if first:
-            await self._recorder.flush(**self._first_fields())
+            await self._recorder.flush(**first_fields(self._input))
         else:
             await self._recorder.flush()
         self._first_flush_done = True
         self._publish()
-
-    def _first_fields(self) -> dict[str, object]:
-        """What the journey's first record adds: the invoice's row, if the API has not made it."""
-        return {
-            "invoice": self._invoice,
-            "policy_name": self._policy.name,
-            "policy_version": self._policy.version,
-            "fingerprint": self._input.fingerprint,
-        }
 
     async def _recorded(self, mark: int) -> None:
         """Answer an update only once its event is in the read model (read-your-writes).

@@ -7,6 +7,7 @@ Used by the workflow, the API and the tests; pure, so importing it costs nothing
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -79,6 +80,16 @@ STARTED_KEY = "started"
 """The `journey_started` event's own key (`{workflow id}:started`), whoever records it."""
 
 
+def first_fields(start: JourneyInput) -> dict[str, Any]:
+    """What a journey's first record adds to make the invoice's row where it is absent."""
+    return {
+        "invoice": start.invoice,
+        "policy_name": start.policy.name,
+        "policy_version": start.policy.version,
+        "fingerprint": start.fingerprint,
+    }
+
+
 def start_record(start: JourneyInput, at: datetime) -> RecordRequest:
     """The record of a journey's start, as its starter writes it (`JourneyInput.start_recorded`):
     the invoice's row with the journey's first snapshot, and the `journey_started` event. The
@@ -101,11 +112,4 @@ def start_record(start: JourneyInput, at: datetime) -> RecordRequest:
         actor=start.actor,
         detail=started_detail(invoice, policy),
     )
-    return RecordRequest(
-        snapshot=snapshot,
-        events=[event],
-        invoice=invoice,
-        policy_name=policy.name,
-        policy_version=policy.version,
-        fingerprint=start.fingerprint,
-    )
+    return RecordRequest(snapshot=snapshot, events=[event], **first_fields(start))

@@ -23,7 +23,7 @@ from workflows.journey.ladder import Ladder
 from workflows.journey.messages import Messages
 from workflows.journey.plans import PATCH_HOLD_WHILE_STARTING, PlanSupervisor
 from workflows.journey.reporting import Reporting
-from workflows.journey.start import STARTED_KEY, first_state, started_detail
+from workflows.journey.start import STARTED_KEY, first_fields, first_state, started_detail
 from workflows.journey.state import (
     CALL,
     PAUSE,
@@ -117,7 +117,7 @@ class InvoiceJourney(Steps, Messages, Facts, Commands, Reporting):
         if self._start_recorded:
             # Recorded by the API already (see workflows.recording): nothing to write now.
             self._recorder.owe(
-                STARTED_KEY, "journey_started", input.actor, self._first_fields(), **started
+                STARTED_KEY, "journey_started", input.actor, first_fields(input), **started
             )
         else:
             if workflow.patched(PATCH_START_LOCALLY):
