@@ -62,6 +62,8 @@ class Started:
     """False when this same invoice already had a journey."""
     next_action: NextAction | None = None
     """A new journey's first step."""
+    row: InvoiceView | None = None
+    """The existing journey's row, when it had one."""
 
 
 async def start_journey(
@@ -83,7 +85,8 @@ async def start_journey(
             found = await _start_event(client, invoice.invoice_id)
             if found is not None and found[0].start_recorded:
                 await _record_start(store, found[0], found[1])
-        return Started(created=False)
+                known = await run_in_threadpool(store.get_invoice, invoice.invoice_id)
+        return Started(created=False, row=known)
     record = start_record(start, at)
     await _record_start(store, start, at, record)
     return Started(created=True, next_action=record.snapshot.next_action)

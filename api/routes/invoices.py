@@ -161,10 +161,8 @@ async def start_invoice(
         client, store, settings.task_queue, invoice, policy, actor.name
     )
     response.status_code = 201 if started.created else 200
-    if not started.created:
-        row = await run_in_threadpool(store.get_invoice, invoice.invoice_id)
-        if row is not None:
-            return invoice_out(row, settings=settings)
+    if started.row is not None:
+        return invoice_out(started.row, settings=settings)
     return _new_invoice_out(invoice, policy, settings, started.next_action)
 
 
